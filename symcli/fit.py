@@ -1,0 +1,154 @@
+"""One Lasso fit end to end: dictionary -> solve -> certificate (-> column generation) -> network.
+
+The returned dict is the `symcli fit --json` object.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from symcli.errors import UserError
+from symcli.lasso.certificate import Certificate, certify
+from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
+from symcli.lasso.directions import direction_set
+from symcli.lasso.features import FAMILIES, psi
+from symcli.lasso.solvers import SOLVERS, LassoResult, beta_max, residual, solve
+from symcli.numerics import CERTIFICATE_TOL, SUPPORT_TOL
+from symcli.problem import Problem
+
+DEPTHS = (2, 3, 4)
+NORMS = ("l2", "l1")
+GUARANTEES = ("exact", "certified", "upper-bound")
+
+
+@dataclass
+class FitOptions:
+    """Options of one fit. pins None: `all` for d = 1, `paper` for d >= 2 (theory.md section 3)."""
+
+    depth: int
+    beta: float
+    directions: list[str] = field(default_factory=lambda: ["spanned"])
+    pins: str | None = None
+    norm: str = "l2"
+    solver: str = "fast"
+    refine: bool = False
+    max_memory: float = 4e9
+    n_directions: int | None = None
+    seed: int = 0
+    max_refine_rounds: int = 100
+
+    def validate(self) -> None:
+        if self.depth not in DEPTHS:
+            raise UserError(f"unsupported depth {self.depth}; choose 2, 3 or 4")
+        if not np.isfinite(self.beta) or self.beta <= 0:
+            raise UserError(f"beta must be a positive number, got {self.beta}; pass e.g. --beta 0.05")
+        if self.pins is not None and self.pins not in PIN_RULES:
+            raise UserError(f"unknown pin rule {self.pins!r}; choose paper or all")
+        if self.norm not in NORMS:
+            raise UserError(f"unknown first-layer norm {self.norm!r}; choose l2 or l1")
+        if self.solver not in SOLVERS:
+            raise UserError(f"unknown solver {self.solver!r}; choose fast or cvxpy")
+        if self.max_memory <= 0:
+            raise UserError("--max-memory must be positive, e.g. 4GB")
+        if self.n_directions is not None and self.n_directions < 1:
+            raise UserError(f"--n-directions must be at least 1, got {self.n_directions}")
+
+
+def guarantee(cert: Certificate, d: int, pin_rule: str, refined: bool) -> str:
+    """`exact`: a 1-D `all` dictionary (exact by construction) whose certificate confirms it;
+    `certified`: an exactly computed certificate (d <= 2) at most CERTIFICATE_TOL; else `upper-bound`."""
+    if not (cert.exact and cert.certificate <= CERTIFICATE_TOL):
+        return "upper-bound"
+    return "exact" if d == 1 and pin_rule == "all" and not refined else "certified"
+
+
+def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts: FitOptions):
+    """Column generation: add the violating candidates of the certificate, re-solve warm, repeat."""
+    rounds = 0
+    while cert.certificate > CERTIFICATE_TOL and rounds < opts.max_refine_rounds:
+        new = [c for c in cert.candidates if c.value > beta * (1 + CERTIFICATE_TOL)]
+        W = np.array([k.w for k in new])
+        a = np.array([k.a for k in new])
+        c = np.array([k.c for k in new]).reshape(len(new), D.depth - 2)
+        pins = np.array([k.pins for k in new])
+        A_new = psi((W @ X.T) + a[:, None], c).T
+        D.extend(W, np.full(W.shape, -1), a, c, pins, np.array([k.family for k in new]), A_new)
+        res = solve(D.A, y, beta, opts.solver, z0=np.concatenate([res.z, np.zeros(len(new))]))
+        lam, _ = residual(D.A, y, res.z)
+        cert = certify(X, lam, beta, D.depth, D.norm, D.directions.W, seed=opts.seed)
+        rounds += 1
+    return res, cert, rounds
+
+
+def _accuracy(f: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.where(f >= 0, 1.0, -1.0) == y))
+
+
+def fit(problem: Problem, opts: FitOptions) -> dict:
+    """Fit the reflection Lasso to problem and report it (the keys of `symcli fit --json`)."""
+    from symcli.lasso.network import network_objective, predict, reconstruct
+
+    opts.validate()
+    t0 = time.perf_counter()
+    X, y = problem.X, problem.y
+    N, d = X.shape
+    pin_rule = opts.pins or ("all" if d == 1 else "paper")
+    dirs = direction_set(opts.directions, X, opts.norm, opts.n_directions, opts.seed)
+    D = build_dictionary(X, opts.depth, dirs, pin_rule, opts.norm, opts.max_memory)
+    t_build = time.perf_counter() - t0
+    res = solve(D.A, y, opts.beta, opts.solver)
+    lam, _ = residual(D.A, y, res.z)
+    cert = certify(X, lam, opts.beta, opts.depth, opts.norm, D.directions.W, seed=opts.seed)
+    base_objective, base_columns, rounds = res.objective, D.n_columns, 0
+    if opts.refine:
+        res, cert, rounds = _refine(X, y, opts.beta, D, res, cert, opts)
+    support = np.flatnonzero(np.abs(res.z) > SUPPORT_TOL * max(np.abs(res.z).max(initial=0.0), 1e-300))
+    support = support[np.argsort(-np.abs(res.z[support]))]
+    net = reconstruct(D.directions.W[D.direction[support]], D.a[support], D.c[support], res.z[support], res.xi,
+                      opts.depth, opts.norm)
+    out = {
+        "objective": res.objective,
+        "xi": res.xi,
+        "nnz": len(support),
+        "n_columns": D.n_columns,
+        "n_candidates": D.n_candidates,
+        "guarantee": guarantee(cert, d, pin_rule, rounds > 0),
+        "certificate": cert.certificate,
+        "certificate_method": cert.method,
+        "solver": res.solver,
+        "converged": res.converged,
+        "duality_gap": res.duality_gap,
+        "relative_gap": res.relative_gap,
+        "iterations": res.iterations,
+        "time_s": time.perf_counter() - t0,
+        "build_s": t_build,
+        "solve_s": res.seconds,
+        "network_objective": network_objective(net, X, y, opts.beta),
+        "beta": opts.beta,
+        "beta_max": beta_max(D.A, y),
+        "depth": opts.depth,
+        "n_train": N,
+        "d": d,
+        "pins": pin_rule,
+        "directions": list(opts.directions),
+        "norm": opts.norm,
+        "seed": opts.seed,
+        "refine_rounds": rounds,
+    }
+    if opts.refine:
+        out["objective_before_refine"] = base_objective
+        out["n_columns_before_refine"] = base_columns
+    if problem.is_classification:
+        out["train_accuracy"] = _accuracy(predict(net, X), y)
+    if problem.X_test is not None:
+        f_test = predict(net, problem.X_test)
+        if np.all(np.isin(problem.y_test, (-1.0, 1.0))):
+            out["test_accuracy"] = _accuracy(f_test, problem.y_test)
+        out["test_mse"] = float(np.mean((f_test - problem.y_test) ** 2))
+    feats = D.records(support, res.z)
+    out["features"] = feats
+    out["family_counts"] = {f: sum(r["family"] == f for r in feats) for f in FAMILIES}
+    return out

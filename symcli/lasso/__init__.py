@@ -1,0 +1,1 @@
+"""The reflection Lasso: dictionaries, solvers, certificates, reconstruction (theory.md sections 1-4)."""

@@ -1,0 +1,248 @@
+"""Dual certificates and column generation (theory.md section 4).
+
+At a Lasso solution with residual lambda (1^T lambda = 0) the fit is optimal over the continuous
+dictionary D_L iff V = max_(phi in D_L) |lambda^T phi(X)| <= beta; certificate = V / beta - 1.
+For a fixed direction the max over (a, c) is exact by vertex enumeration (features.py), so:
+
+- d = 1: exact (w = 1).
+- d = 2: exact angle sweep. Each vertex's (p0, c) is linear in w, hence so is every argument inside
+  psi; between the angles where one of them changes sign, lambda^T phi = G . w(theta), whose maximum
+  over an interval is at an end or at theta = atan2(G). Offsets are not clipped in the sweep: a
+  negative offset gives a shallower feature plus a constant, which has the same lambda^T phi.
+- d >= 3: a lower bound on V from sampled directions plus local ascent on the sphere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from symcli.lasso.features import PLANE, VertexSystem, psi, vertex_systems
+from symcli.lasso.geometry import normalize
+from symcli.numerics import rng
+
+#: Entries (tuples x intervals x points) processed at once in the angle sweep.
+SWEEP_CHUNK = 2_000_000
+
+
+@dataclass
+class Candidate:
+    """A feature of D_L with its dual value: w (d,), a, c (L-2,) (canonical, >= 0), pins, family,
+    value = |lambda^T phi(X)|."""
+
+    w: np.ndarray
+    a: float
+    c: np.ndarray
+    pins: np.ndarray
+    family: int
+    value: float
+
+
+@dataclass
+class Certificate:
+    """V (exact or a lower bound), certificate = V / beta - 1, the method, and the best candidates."""
+
+    V: float
+    certificate: float
+    exact: bool
+    method: str
+    candidates: list[Candidate]
+
+
+def canonical_offsets(c: np.ndarray) -> np.ndarray:
+    """Offsets >= 0 giving the same feature up to an additive constant: a negative c_l adds |c_l| to
+    psi, which shifts the deeper offsets."""
+    out = np.array(c, dtype=float)
+    shift = 0.0
+    for l in range(len(out)):
+        if out[l] - shift >= 0:
+            out[l], shift = out[l] - shift, 0.0
+        else:
+            out[l], shift = 0.0, shift - out[l]
+    return out
+
+
+def _tuples(N: int, k: int) -> np.ndarray:
+    return np.stack(np.unravel_index(np.arange(N**k), (N,) * k), axis=1) if k else np.zeros((1, 0), int)
+
+
+def _vertex_vectors(X: np.ndarray, s: VertexSystem, tup: np.ndarray) -> np.ndarray:
+    """(n_tup, L-1, d): (p0, c_2, ...) = vectors . w, linear in the direction w."""
+    M = s.Minv[:, list(s.point_rows)]  # (L-1, k)
+    return np.einsum("lk,tkd->tld", M, X[tup]) if len(s.point_rows) else np.zeros((len(tup), M.shape[0], X.shape[1]))
+
+
+def _linear_forms(X: np.ndarray, V: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Vectors g (..., N, d) with phi(x_m) = g_m . w in the cell of direction w (..., d), for vertices
+    V (..., L-1, d) (signs inside psi read off at w)."""
+    vec = X - V[..., None, 0, :]  # u_m = (x_m - P0) . w
+    for l in range(1, V.shape[-2]):
+        sgn = np.sign(np.einsum("...nd,...d->...n", vec, w))[..., None]
+        vec = sgn * vec - V[..., None, l, :]
+    return np.sign(np.einsum("...nd,...d->...n", vec, w))[..., None] * vec
+
+
+def _breakpoint_vectors(X: np.ndarray, V: np.ndarray) -> np.ndarray:
+    """All vectors v whose zero set w . v = 0 can change a sign inside psi, (n_tup, N * (2^(L-1)-1), d)."""
+    level = [X[None] - V[:, None, 0, :]]
+    out = list(level)
+    for l in range(1, V.shape[1]):
+        level = [s * v - V[:, None, l, :] for v in level for s in (1.0, -1.0)]
+        out.extend(level)
+    return np.concatenate(out, axis=1)
+
+
+def price(T: np.ndarray, lam: np.ndarray, depth: int):
+    """Exact max over (a, c) of |lambda^T phi| for each direction's projections T (n_dir, N).
+
+    Returns (value (n_dir,), system index, tuple (n_dir, k_max) padded with -1)."""
+    n_dir, N = T.shape
+    best = np.full(n_dir, -np.inf)
+    best_sys = np.zeros(n_dir, int)
+    best_tup = np.full((n_dir, depth - 1), -1)
+    for si, s in enumerate(vertex_systems(depth)):
+        k = len(s.point_rows)
+        tup = _tuples(N, k)
+        step = max(1, SWEEP_CHUNK // (len(tup) * N))
+        for d0 in range(0, n_dir, step):
+            Td = T[d0 : d0 + step]
+            rhs = np.zeros((len(Td), len(tup), depth - 1))
+            for col, r in enumerate(s.point_rows):
+                rhs[:, :, r] = Td[:, tup[:, col]]
+            v = rhs @ s.Minv.T
+            vals = np.abs(psi(Td[:, None, :] - v[..., 0, None], v[..., 1:]) @ lam)
+            j = np.argmax(vals, axis=1)
+            vj = vals[np.arange(len(Td)), j]
+            upd = vj > best[d0 : d0 + step]
+            idx = np.flatnonzero(upd) + d0
+            best[idx] = vj[upd]
+            best_sys[idx] = si
+            best_tup[idx, :k] = tup[j[upd]]
+            best_tup[idx, k:] = -1
+    return best, best_sys, best_tup
+
+
+def _candidate(X: np.ndarray, lam: np.ndarray, depth: int, w: np.ndarray, si: int, tup: np.ndarray) -> Candidate:
+    s = vertex_systems(depth)[si]
+    k = len(s.point_rows)
+    V = _vertex_vectors(X, s, tup[None, :k])[0] @ w  # (L-1,)
+    c = canonical_offsets(V[1:])
+    pins = np.full(depth - 1, -1)
+    pins[list(s.point_rows)] = tup[:k]
+    phi = psi(X @ w - V[0], c)
+    family = PLANE if np.all(c <= 0) else s.family
+    sign = normalize(w[None], "l2")[0] @ w  # features are even: report w with its canonical sign
+    sign = 1.0 if sign >= 0 else -1.0
+    return Candidate(sign * w, float(-sign * V[0]), c, pins, family, float(abs(phi @ lam)))
+
+
+def certify_1d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str) -> Certificate:
+    """Exact certificate for d = 1 (w = 1)."""
+    w = np.ones(1)
+    val, si, tup = price((X @ w)[None, :], lam, depth)
+    cand = _candidate(X, lam, depth, w, int(si[0]), tup[0])
+    return Certificate(float(val[0]), float(val[0]) / beta - 1.0, True, "exact-1d", [cand])
+
+
+def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, top: int = 10) -> Certificate:
+    """Exact certificate for d = 2 by the angle sweep; candidates: the best vertex of up to `top`
+    distinct (system, tuple) pairs."""
+    N = X.shape[0]
+    found = []  # (value, theta, system, tuple)
+    for si, s in enumerate(vertex_systems(depth)):
+        k = len(s.point_rows)
+        tup_all = _tuples(N, k)
+        nb = N * (2 ** (depth - 1) - 1) + (2 if norm == "l1" else 1)
+        step = max(1, SWEEP_CHUNK // (nb * N))
+        for t0 in range(0, len(tup_all), step):
+            tup = tup_all[t0 : t0 + step]
+            V = _vertex_vectors(X, s, tup)  # (n, L-1, 2)
+            bv = _breakpoint_vectors(X, V)
+            ang = np.mod(np.arctan2(bv[..., 1], bv[..., 0]) + np.pi / 2, np.pi)
+            extra = [np.zeros((len(tup), 1)), np.full((len(tup), 1), np.pi)]
+            if norm == "l1":
+                extra.append(np.full((len(tup), 1), np.pi / 2))
+            ang = np.sort(np.concatenate([ang] + extra, axis=1), axis=1)
+            lo, hi = ang[:, :-1], ang[:, 1:]
+            mid = 0.5 * (lo + hi)
+            wm = np.stack([np.cos(mid), np.sin(mid)], axis=-1)  # (n, nI, 2)
+            g = _linear_forms(X, np.broadcast_to(V[:, None], (len(tup), wm.shape[1]) + V.shape[1:]), wm)
+            G = np.einsum("tinx,n->tix", g, lam)  # (n, nI, 2)
+
+            def val(th):
+                wv = np.stack([np.cos(th), np.sin(th)], axis=-1)
+                v = np.abs(np.einsum("tix,tix->ti", G, wv))
+                return v / np.abs(wv).sum(-1) if norm == "l1" else v
+
+            cands = [(val(lo), lo), (val(hi), hi)]
+            if norm == "l2":
+                star = np.mod(np.arctan2(G[..., 1], G[..., 0]), np.pi)
+                inside = (star >= lo) & (star <= hi)
+                cands.append((np.where(inside, np.linalg.norm(G, axis=-1), -np.inf), star))
+            vals = np.stack([c[0] for c in cands])
+            ths = np.stack([c[1] for c in cands])
+            flat = vals.reshape(len(cands), -1).max(axis=0)
+            which = vals.reshape(len(cands), -1).argmax(axis=0)
+            order = np.argsort(-flat)[:top]
+            for f in order:
+                ti, ii = np.unravel_index(f, vals.shape[1:])
+                found.append((float(flat[f]), float(ths.reshape(len(cands), -1)[which[f], f]), si, tup[ti]))
+    found.sort(key=lambda r: -r[0])
+    cands = []
+    seen = set()
+    for value, th, si, tup in found:
+        key = (si, tuple(tup))
+        if key in seen:
+            continue
+        seen.add(key)
+        w = np.array([np.cos(th), np.sin(th)])
+        w = w / np.abs(w).sum() if norm == "l1" else w
+        cands.append(_candidate(X, lam, depth, w, si, np.concatenate([tup, -np.ones(depth - 1 - len(tup), int)])))
+        if len(cands) >= top:
+            break
+    V = max(c.value for c in cands)
+    return Certificate(V, V / beta - 1.0, True, "angle-sweep", cands)
+
+
+def certify_sampled(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, W0: np.ndarray,
+                    n_samples: int = 500, n_ascent: int = 5, steps: int = 40, seed: int = 0,
+                    top: int = 10) -> Certificate:
+    """Lower bound on V for d >= 3: exact pricing of the directions W0 and n_samples seeded random
+    ones, then projected ascent on the sphere from the n_ascent best."""
+    d = X.shape[1]
+    W = np.vstack([W0, normalize(rng(seed).standard_normal((n_samples, d)), norm)])
+    val, si, tup = price(W @ X.T, lam, depth)
+    order = np.argsort(-val)
+    cands = [_candidate(X, lam, depth, W[i], int(si[i]), tup[i]) for i in order[:top]]
+    for i in order[:n_ascent]:
+        w, best, eta = W[i].copy(), val[i], 0.1
+        for _ in range(steps):
+            s = vertex_systems(depth)[si[i]]
+            Vv = _vertex_vectors(X, s, tup[i][None, : len(s.point_rows)])
+            g = _linear_forms(X, Vv, w[None])
+            G = np.einsum("tnd,n->td", g, lam)[0]
+            G *= np.sign(G @ w)
+            step_w = normalize((w + eta * (G - (G @ w) * w / (w @ w)))[None], norm)[0]
+            v2, s2, t2 = price((step_w @ X.T)[None], lam, depth)
+            if v2[0] > best:
+                w, best = step_w, v2[0]
+                si[i], tup[i] = s2[0], t2[0]
+            else:
+                eta /= 2
+                if eta < 1e-9:
+                    break
+        cands.append(_candidate(X, lam, depth, w, int(si[i]), tup[i]))
+    cands.sort(key=lambda c: -c.value)
+    V = cands[0].value
+    return Certificate(V, V / beta - 1.0, False, "sampled-ascent", cands[:top])
+
+
+def certify(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, W0: np.ndarray, seed: int = 0) -> Certificate:
+    """The certificate of section 4 for data X (N, d) and dual point lam (N,)."""
+    d = X.shape[1]
+    if d == 1:
+        return certify_1d(X, lam, beta, depth, norm)
+    if d == 2:
+        return certify_2d(X, lam, beta, depth, norm)
+    return certify_sampled(X, lam, beta, depth, norm, W0, seed=seed)

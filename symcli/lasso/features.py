@@ -1,0 +1,127 @@
+"""Features psi_c(w^T x + a) and the exact vertex enumeration of section 3 of theory.md.
+
+For a fixed direction w the data enter only through projections t_n = w^T x_n. Write the layer-1
+kink position p0 = -a. A kink of level 0 sits at t = p0; of level l >= 1 at t = p0 + sum_k sigma_k c_k
+(sigma in {-1, +1}^l over c_2..c_(l+1)). A *vertex* fixes (p0, c_2..c_(L-1)) by L-1 independent
+equations, each "training point n sits on a kink of some level and sign" or "c_l = 0". Every local
+maximum of |lambda^T phi| over (a, c) is attained at such a vertex, so enumerating all vertices with
+c >= 0 is exact for the direction (the `all` pin rule and the certificate both use it).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from symcli.numerics import OFFSET_EPS
+
+FAMILIES = ("plane", "reflection", "midpoint")
+PLANE, REFLECTION, MIDPOINT = range(3)
+
+
+def psi(u: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """psi_c(u) = |...||u| - c_2| ... - c_(L-1)|.
+
+    u: (..., N) pre-activations t + a; c: (..., L-2) offsets, broadcast against u's leading axes.
+    Returns (..., N).
+    """
+    h = np.abs(u)
+    for l in range(c.shape[-1]):
+        h = np.abs(h - c[..., l, None])
+    return h
+
+
+@dataclass(frozen=True)
+class VertexSystem:
+    """One choice of L-1 distinct kink equations: (p0, c) = Minv @ rhs.
+
+    rows: (L-1, L-1) coefficients on (p0, c_2..c_(L-1)); point_rows: which rows are "point n on a kink"
+    (right-hand side t_n), the others are boundaries c_l = 0 (right-hand side 0).
+    family: REFLECTION when the layer-1 kink is pinned and every deeper level is pinned once (nested
+    reflections about a training point), MIDPOINT otherwise (two points equidistant from a mirror).
+    """
+
+    rows: np.ndarray
+    point_rows: tuple[int, ...]
+    Minv: np.ndarray
+    family: int
+
+
+def _kink_rows(depth: int) -> list[tuple[np.ndarray, int | None]]:
+    """All equation rows for depth L: (coefficients, level) with level None for boundaries c_l = 0."""
+    n = depth - 1
+    rows: list[tuple[np.ndarray, int | None]] = []
+    for level in range(n):
+        for signs in itertools.product((1.0, -1.0), repeat=level):
+            r = np.zeros(n)
+            r[0] = 1.0
+            r[1 : 1 + level] = signs
+            rows.append((r, level))
+    for l in range(1, n):
+        r = np.zeros(n)
+        r[l] = 1.0
+        rows.append((r, None))
+    return rows
+
+
+@lru_cache(maxsize=None)
+def vertex_systems(depth: int) -> tuple[VertexSystem, ...]:
+    """The nonsingular systems of L-1 distinct kink equations for depth L (cached)."""
+    rows = _kink_rows(depth)
+    out = []
+    for combo in itertools.combinations(range(len(rows)), depth - 1):
+        M = np.array([rows[i][0] for i in combo])
+        if abs(np.linalg.det(M)) < 1e-9:
+            continue
+        levels = [rows[i][1] for i in combo]
+        point_rows = tuple(i for i, lv in enumerate(levels) if lv is not None)
+        point_levels = [lv for lv in levels if lv is not None]
+        nested = 0 in point_levels and len(set(point_levels)) == len(point_levels)
+        out.append(VertexSystem(M, point_rows, np.linalg.inv(M), REFLECTION if nested else MIDPOINT))
+    return tuple(out)
+
+
+@dataclass
+class VertexBlock:
+    """Vertices of one system for a batch of directions.
+
+    p0: (n_dir, n_tup) layer-1 kink positions (a = -p0); c: (n_dir, n_tup, L-2) offsets as solved
+    (a negative offset marks a spurious vertex; values() clips it at 0, which is still a feature of D_L);
+    pins: (n_tup, L-1) training point per equation (-1 for boundaries); family: the system's family.
+    """
+
+    p0: np.ndarray
+    c: np.ndarray
+    pins: np.ndarray
+    family: int
+
+    def values(self, T: np.ndarray) -> np.ndarray:
+        """Feature values phi at the data, (n_dir, n_tup, N), for projections T (n_dir, N)."""
+        return psi(T[:, None, :] - self.p0[..., None], np.maximum(self.c, 0.0))
+
+    def valid(self, scale: float) -> np.ndarray:
+        """(n_dir, n_tup) mask of genuine vertices: all offsets >= 0 up to rounding at `scale`."""
+        return np.all(self.c >= -OFFSET_EPS * max(scale, 1.0), axis=-1)
+
+
+def n_vertices_per_direction(depth: int, N: int) -> int:
+    """Number of enumerated vertices (before validity and duplicate filtering) per direction."""
+    return sum(N ** len(s.point_rows) for s in vertex_systems(depth))
+
+
+def enumerate_vertices(T: np.ndarray, depth: int, systems=None):
+    """Yield a VertexBlock per vertex system for projections T (n_dir, N)."""
+    n_dir, N = T.shape
+    for s in systems if systems is not None else vertex_systems(depth):
+        k = len(s.point_rows)
+        tup = np.stack(np.unravel_index(np.arange(N**k), (N,) * k), axis=1) if k else np.zeros((1, 0), int)
+        rhs = np.zeros((n_dir, len(tup), depth - 1))
+        for col, r in enumerate(s.point_rows):
+            rhs[:, :, r] = T[:, tup[:, col]]
+        v = rhs @ s.Minv.T
+        pins = np.full((len(tup), depth - 1), -1)
+        pins[:, list(s.point_rows)] = tup
+        yield VertexBlock(v[..., 0], v[..., 1:], pins, s.family)

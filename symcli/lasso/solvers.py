@@ -1,0 +1,186 @@
+"""Solvers of the reflection Lasso, behind one interface.
+
+    min_(z, xi)  1/2 || A z + xi 1 - y ||^2 + beta ||z||_1          A: (N, p), y: (N,)
+
+xi is eliminated by centring: xi = mean(y - A z), so the problem is a plain Lasso in the centred
+A_c, y_c with residual r = y_c - A_c z, dual point lambda = r (1^T lambda = 0), optimality
+|A^T lambda| <= beta, and dual objective D(lambda) = 1/2 ||y_c||^2 - 1/2 ||y_c - lambda||^2.
+
+- `fast`: a working set grown by pricing all columns (A^T r), with an exact sign-constrained
+  active-set solve on the working set (finite termination, warm-started). Cheap when N is small and
+  the support has at most about N columns, as on these dictionaries (theory.md section 7).
+- `cvxpy`: the reference, cvxpy with the Clarabel interior-point solver (always named explicitly).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import qr, solve_triangular
+
+from symcli.numerics import KKT_TOL
+
+SOLVERS = ("fast", "cvxpy")
+
+
+@dataclass
+class LassoResult:
+    """z: (p,) coefficients; xi: output bias; objective: primal value; duality_gap: P - D (absolute) at
+    the scaled residual, over every column of A; relative_gap: duality_gap / objective."""
+
+    z: np.ndarray
+    xi: float
+    objective: float
+    duality_gap: float
+    relative_gap: float
+    nnz: int
+    iterations: int
+    seconds: float
+    solver: str
+    converged: bool
+
+
+def beta_max(A: np.ndarray, y: np.ndarray) -> float:
+    """Smallest beta for which z = 0 is optimal: max_j |A_j^T (y - mean y)|."""
+    return float(np.abs(A.T @ (y - y.mean())).max(initial=0.0))
+
+
+def residual(A: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, float]:
+    """Residual lambda = y - A z - xi 1 at the optimal xi = mean(y - A z); returns (lambda (N,), xi)."""
+    q = y - A @ z
+    xi = float(q.mean())
+    return q - xi, xi
+
+
+def primal_dual(A: np.ndarray, y: np.ndarray, z: np.ndarray, beta: float) -> tuple[float, float, float, np.ndarray]:
+    """(objective, duality gap, xi, lambda) of z, with lambda = residual scaled into the dual feasible set."""
+    r, xi = residual(A, y, z)
+    P = 0.5 * r @ r + beta * np.abs(z).sum()
+    g = np.abs(A.T @ r).max(initial=0.0)
+    lam = r * min(1.0, beta / g) if g > 0 else r
+    yc = y - y.mean()
+    D = 0.5 * yc @ yc - 0.5 * (yc - lam) @ (yc - lam)
+    return float(P), float(max(P - D, 0.0)), xi, r
+
+
+def _signed_stationary(B: np.ndarray, y: np.ndarray, beta: float, s: np.ndarray, rho: float) -> np.ndarray:
+    """argmin_z 1/2 ||y - B z||^2 + rho^2/2 ||z||^2 + beta s^T z via QR of [B; rho I] (B: (N, k))."""
+    k = B.shape[1]
+    Q, R = qr(np.vstack([B, rho * np.eye(k)]), mode="economic")
+    w = Q[: len(y)].T @ y - beta * solve_triangular(R, s, trans="T")
+    return solve_triangular(R, w)
+
+
+def active_set_lasso(B: np.ndarray, y: np.ndarray, beta: float, z: np.ndarray, tol: float = KKT_TOL,
+                     max_iter: int = 10_000) -> tuple[np.ndarray, int]:
+    """Exact Lasso min 1/2 ||y - B z||^2 + beta ||z||_1 on centred B (N, k), y (N,), from z (k,).
+
+    Lawson-Hanson style: the active set P holds nonzeros with fixed signs s; each step solves the
+    stationarity system on P, and steps back to the first sign change when the solution crosses zero.
+    Stops when every inactive column has |B_j^T r| <= beta (1 + tol). Returns (z, iterations).
+    """
+    z = z.astype(float).copy()
+    s = np.sign(z)
+    P = np.flatnonzero(z)
+    rho = 1e-8 * max(float(np.linalg.norm(B, axis=0).max(initial=0.0)), 1e-300)
+    tabu: set[int] = set()
+    it = 0
+    need_inner = len(P) > 0
+    while it < max_iter:
+        if not need_inner:
+            g = B.T @ (y - B @ z)
+            viol = np.abs(g) - beta * (1 + tol)
+            viol[P] = -np.inf
+            viol[list(tabu)] = -np.inf
+            j = int(np.argmax(viol)) if len(viol) else 0
+            if len(viol) == 0 or viol[j] <= 0:
+                break
+            P = np.append(P, j)
+            s[j] = np.sign(g[j])
+        need_inner = False
+        while True:
+            it += 1
+            zP = _signed_stationary(B[:, P], y, beta, s[P], rho)
+            bad = s[P] * zP <= 0
+            if not bad.any():
+                z[P] = zP
+                tabu.clear()
+                break
+            cur = s[P] * z[P]
+            alpha = np.min(cur[bad] / (cur[bad] - s[P][bad] * zP[bad]))
+            z[P] = z[P] + alpha * (zP - z[P])
+            drop = s[P] * z[P] <= 1e-15 * max(np.abs(z).max(initial=0.0), 1e-300)
+            if alpha <= 0:  # degenerate: the newest column cannot enter with its sign
+                tabu.add(int(P[-1]))
+                drop[-1] = True
+            z[P[drop]] = 0.0
+            s[P[drop]] = 0.0
+            P = P[~drop]
+            if len(P) == 0 or it >= max_iter:
+                break
+    return z, it
+
+
+def solve_fast(A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None = None, tol: float = KKT_TOL,
+               max_outer: int = 200) -> LassoResult:
+    """Working-set solver: price all columns, grow the working set by the worst KKT violators,
+    solve exactly on it (warm start), until no column violates |A_j^T r| <= beta (1 + tol)."""
+    t0 = time.perf_counter()
+    N, p = A.shape
+    yc = y - y.mean()
+    mean = A.mean(axis=0)
+    g = A.T @ yc
+    z = np.zeros(p) if z0 is None else np.asarray(z0, dtype=float).copy()
+    grow = max(N // 2, 10)
+    W = np.union1d(np.flatnonzero(z), np.argsort(-np.abs(g))[: min(p, grow)])
+    iters, converged = 0, False
+    for _ in range(max_outer):
+        B = A[:, W] - mean[W]
+        zW, it = active_set_lasso(B, yc, beta, z[W], tol)
+        iters += it
+        z[:] = 0.0
+        z[W] = zW
+        r = yc - B @ zW
+        r -= r.mean()
+        viol = np.abs(A.T @ r) - beta * (1 + tol)
+        viol[W] = -np.inf
+        cand = np.flatnonzero(viol > 0)
+        if len(cand) == 0:
+            converged = True
+            break
+        new = cand[np.argsort(-viol[cand])[:grow]]
+        keep = W[zW != 0] if len(W) > 4 * N else W
+        W = np.union1d(keep, new)
+    P, gap, xi, _ = primal_dual(A, y, z, beta)
+    return LassoResult(z, xi, P, gap, gap / max(P, 1e-300), int(np.count_nonzero(z)), iters,
+                       time.perf_counter() - t0, "fast", converged)
+
+
+def solve_cvxpy(A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None = None,
+                tol: float = 1e-10) -> LassoResult:
+    """Reference: cvxpy + Clarabel on the full matrix (slow; for checking and small problems)."""
+    import cvxpy as cp
+
+    t0 = time.perf_counter()
+    N, p = A.shape
+    z, xi = cp.Variable(p), cp.Variable()
+    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(A @ z + xi - y) + beta * cp.norm1(z)))
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol, max_iter=500)
+    zv = np.asarray(z.value, dtype=float)
+    scale = max(np.abs(zv).max(initial=0.0), 1e-300)
+    zv[np.abs(zv) < 1e-9 * scale] = 0.0
+    P, gap, xi_v, _ = primal_dual(A, y, zv, beta)
+    return LassoResult(zv, xi_v, P, gap, gap / max(P, 1e-300), int(np.count_nonzero(zv)),
+                       int(prob.solver_stats.num_iters or 0), time.perf_counter() - t0, "cvxpy+clarabel",
+                       prob.status == cp.OPTIMAL)
+
+
+def solve(A: np.ndarray, y: np.ndarray, beta: float, solver: str = "fast", z0: np.ndarray | None = None) -> LassoResult:
+    """Solve the Lasso with the named solver ('fast' or 'cvxpy')."""
+    if solver == "fast":
+        return solve_fast(A, y, beta, z0)
+    if solver == "cvxpy":
+        return solve_cvxpy(A, y, beta, z0)
+    raise ValueError(f"unknown solver {solver!r}")
