@@ -8,14 +8,18 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from symcli.errors import UserError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
-                  help="Deep |.| networks as convex reflection Lassos: fit, certify, rebuild the network.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Deep |.| networks as convex reflection Lassos: fit, certify, rebuild the network.",
+)
 
 
 @app.callback()
@@ -38,15 +42,26 @@ def _fail(e: Exception) -> None:
 
 @app.command()
 def fit(
-    input: Annotated[str, typer.Option("--input", "-i", help="Training data: .npz (X, y[, X_test, y_test]) or .csv/.parquet with a label column.")],
+    input: Annotated[
+        str,
+        typer.Option(
+            "--input", "-i", help="Training data: .npz (X, y[, X_test, y_test]) or .csv/.parquet with a label column."
+        ),
+    ],
     depth: Annotated[int, typer.Option(help="Number of weight layers L: 2, 3 or 4.")],
     beta: Annotated[float, typer.Option(help="Regularisation strength beta > 0.")],
-    directions: Annotated[str, typer.Option(help="Comma-separated direction sets: spanned, axis, grid, random.")] = "spanned",
-    pins: Annotated[Optional[str], typer.Option(help="Pin rule: paper or all (default: all for d = 1, paper for d >= 2).")] = None,
+    directions: Annotated[
+        str, typer.Option(help="Comma-separated direction sets: spanned, axis, grid, random.")
+    ] = "spanned",
+    pins: Annotated[
+        str | None, typer.Option(help="Pin rule: paper or all (default: all for d = 1, paper for d >= 2).")
+    ] = None,
     norm: Annotated[str, typer.Option(help="First-layer norm: l2 or l1.")] = "l2",
     solver: Annotated[str, typer.Option(help="fast (working set) or cvxpy (cvxpy + Clarabel reference).")] = "fast",
     refine: Annotated[bool, typer.Option("--refine", help="Column generation until the certificate holds.")] = False,
-    n_directions: Annotated[Optional[int], typer.Option(help="Sample this many spanned (or grid/random) directions.")] = None,
+    n_directions: Annotated[
+        int | None, typer.Option(help="Sample this many spanned (or grid/random) directions.")
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampled directions and certificates.")] = 0,
     max_memory: Annotated[str, typer.Option(help="Refuse dictionaries needing more memory than this.")] = "4GB",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
@@ -58,9 +73,16 @@ def fit(
 
     try:
         opts = FitOptions(
-            depth=depth, beta=beta, directions=[s.strip() for s in directions.split(",") if s.strip()],
-            pins=pins, norm=norm, solver=solver, refine=refine, max_memory=parse_bytes(max_memory),
-            n_directions=n_directions, seed=seed,
+            depth=depth,
+            beta=beta,
+            directions=[s.strip() for s in directions.split(",") if s.strip()],
+            pins=pins,
+            norm=norm,
+            solver=solver,
+            refine=refine,
+            max_memory=parse_bytes(max_memory),
+            n_directions=n_directions,
+            seed=seed,
         )
         opts.validate()
         result = run_fit(load_problem(input), opts)
@@ -103,9 +125,15 @@ def _print_summary(r: dict) -> None:
     for col in ("family", "nesting", "z", "a", "c", "pins", "w"):
         ft.add_column(col)
     for f in r["features"][:10]:
-        ft.add_row(f["family"], str(f["nesting"]), f"{f['z']:.4g}", f"{f['a']:.4g}",
-                   ", ".join(f"{v:.3g}" for v in f["c"]), ", ".join(map(str, f["pins"])),
-                   ", ".join(f"{v:.3g}" for v in f["w"]))
+        ft.add_row(
+            f["family"],
+            str(f["nesting"]),
+            f"{f['z']:.4g}",
+            f"{f['a']:.4g}",
+            ", ".join(f"{v:.3g}" for v in f["c"]),
+            ", ".join(map(str, f["pins"])),
+            ", ".join(f"{v:.3g}" for v in f["w"]),
+        )
     con.print(ft)
 
 

@@ -107,8 +107,9 @@ def fit(problem: Problem, opts: FitOptions) -> dict:
         res, cert, rounds = _refine(X, y, opts.beta, D, res, cert, opts)
     support = np.flatnonzero(np.abs(res.z) > SUPPORT_TOL * max(np.abs(res.z).max(initial=0.0), 1e-300))
     support = support[np.argsort(-np.abs(res.z[support]))]
-    net = reconstruct(D.directions.W[D.direction[support]], D.a[support], D.c[support], res.z[support], res.xi,
-                      opts.depth, opts.norm)
+    net = reconstruct(
+        D.directions.W[D.direction[support]], D.a[support], D.c[support], res.z[support], res.xi, opts.depth, opts.norm
+    )
     out = {
         "objective": res.objective,
         "xi": res.xi,

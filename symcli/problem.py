@@ -85,6 +85,7 @@ def load_problem(path: str | Path) -> Problem:
         X_test, y_test = _array(data["X_test"], "X_test", path, 2), _array(data["y_test"], "y_test", path, 1)
         if X_test.shape[1] != X.shape[1] or len(X_test) != len(y_test):
             raise UserError(
-                f"{path}: X_test {X_test.shape} / y_test {y_test.shape} do not match X's {X.shape[1]} columns; fix the shapes"
+                f"{path}: X_test {X_test.shape} / y_test {y_test.shape} do not match X's {X.shape[1]} columns; "
+                "fix the shapes"
             )
     return Problem(X, y, X_test, y_test)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -28,14 +26,3 @@ def shared_dir() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is not present")
     return SHARED
-
-
-def random_problem(seed: int, N: int, d: int, labels: bool = True):
-    """A seeded random problem: X (N, d) standard normal, y +-1 labels or Gaussian targets."""
-    g = np.random.default_rng(seed)
-    X = g.standard_normal((N, d))
-    y = np.where(g.standard_normal(N) > 0, 1.0, -1.0) if labels else g.standard_normal(N)
-    return X, y
-
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")

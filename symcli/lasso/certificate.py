@@ -145,6 +145,13 @@ def certify_1d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: st
     return Certificate(float(val[0]), float(val[0]) / beta - 1.0, True, "exact-1d", [cand])
 
 
+def _interval_value(G: np.ndarray, theta: np.ndarray, norm: str) -> np.ndarray:
+    """|G . w(theta)| for unit-`norm` directions at angles theta; G (..., 2), theta (...)."""
+    wv = np.stack([np.cos(theta), np.sin(theta)], axis=-1)
+    v = np.abs(np.einsum("...x,...x->...", G, wv))
+    return v / np.abs(wv).sum(-1) if norm == "l1" else v
+
+
 def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, top: int = 10) -> Certificate:
     """Exact certificate for d = 2 by the angle sweep; candidates: the best vertex of up to `top`
     distinct (system, tuple) pairs."""
@@ -170,12 +177,7 @@ def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: st
             g = _linear_forms(X, np.broadcast_to(V[:, None], (len(tup), wm.shape[1]) + V.shape[1:]), wm)
             G = np.einsum("tinx,n->tix", g, lam)  # (n, nI, 2)
 
-            def val(th):
-                wv = np.stack([np.cos(th), np.sin(th)], axis=-1)
-                v = np.abs(np.einsum("tix,tix->ti", G, wv))
-                return v / np.abs(wv).sum(-1) if norm == "l1" else v
-
-            cands = [(val(lo), lo), (val(hi), hi)]
+            cands = [(_interval_value(G, lo, norm), lo), (_interval_value(G, hi, norm), hi)]
             if norm == "l2":
                 star = np.mod(np.arctan2(G[..., 1], G[..., 0]), np.pi)
                 inside = (star >= lo) & (star <= hi)
@@ -191,7 +193,7 @@ def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: st
     found.sort(key=lambda r: -r[0])
     cands = []
     seen = set()
-    for value, th, si, tup in found:
+    for _, th, si, tup in found:
         key = (si, tuple(tup))
         if key in seen:
             continue
@@ -205,9 +207,19 @@ def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: st
     return Certificate(V, V / beta - 1.0, True, "angle-sweep", cands)
 
 
-def certify_sampled(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, W0: np.ndarray,
-                    n_samples: int = 500, n_ascent: int = 5, steps: int = 40, seed: int = 0,
-                    top: int = 10) -> Certificate:
+def certify_sampled(
+    X: np.ndarray,
+    lam: np.ndarray,
+    beta: float,
+    depth: int,
+    norm: str,
+    W0: np.ndarray,
+    n_samples: int = 500,
+    n_ascent: int = 5,
+    steps: int = 40,
+    seed: int = 0,
+    top: int = 10,
+) -> Certificate:
     """Lower bound on V for d >= 3: exact pricing of the directions W0 and n_samples seeded random
     ones, then projected ascent on the sphere from the n_ascent best."""
     d = X.shape[1]
@@ -238,7 +250,9 @@ def certify_sampled(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, nor
     return Certificate(V, V / beta - 1.0, False, "sampled-ascent", cands[:top])
 
 
-def certify(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, W0: np.ndarray, seed: int = 0) -> Certificate:
+def certify(
+    X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, W0: np.ndarray, seed: int = 0
+) -> Certificate:
     """The certificate of section 4 for data X (N, d) and dual point lam (N,)."""
     d = X.shape[1]
     if d == 1:

@@ -133,9 +133,17 @@ def _all_columns(T: np.ndarray, dirs: np.ndarray, depth: int, scale: float):
         ok = block.valid(scale)
         d_idx, t_idx = np.nonzero(ok)
         vals = block.values(T)[d_idx, t_idx]
-        parts.append((vals, dirs[d_idx], -block.p0[d_idx, t_idx], np.maximum(block.c[d_idx, t_idx], 0.0),
-                      block.pins[t_idx], np.full(len(d_idx), block.family)))
-    return tuple(np.concatenate(x) for x in zip(*parts))
+        parts.append(
+            (
+                vals,
+                dirs[d_idx],
+                -block.p0[d_idx, t_idx],
+                np.maximum(block.c[d_idx, t_idx], 0.0),
+                block.pins[t_idx],
+                np.full(len(d_idx), block.family),
+            )
+        )
+    return tuple(np.concatenate(x) for x in zip(*parts, strict=True))
 
 
 def build_dictionary(
@@ -153,7 +161,8 @@ def build_dictionary(
     if need > max_memory:
         raise UserError(
             f"the depth-{depth} dictionary would hold {n_cand:,} columns x {N} points ({need / 1e9:.1f} GB) over "
-            f"--max-memory {max_memory / 1e9:.1f} GB; lower N, sample directions with --n-directions, or raise --max-memory"
+            f"--max-memory {max_memory / 1e9:.1f} GB; lower N, sample directions with --n-directions, "
+            "or raise --max-memory"
         )
     scale = max(float(np.abs(X).max(initial=0.0)), 1.0)
     dir_idx = np.arange(len(directions)) if pin_rule == "paper" else _unique_rows(directions.W)
@@ -168,7 +177,7 @@ def build_dictionary(
             parts.append(_paper_columns(T, dirs, directions.span[dirs], depth))
         else:
             parts.append(_all_columns(T, dirs, depth, scale))
-    F, direction, a, c, pins, family = (np.concatenate(x) for x in zip(*parts))
+    F, direction, a, c, pins, family = (np.concatenate(x) for x in zip(*parts, strict=True))
     family[np.all(c <= OFFSET_EPS * scale * 1e3, axis=1)] = PLANE
     keep = _distinct_nonconstant(F, family, scale)
     return Dictionary(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -67,7 +67,7 @@ def _kink_rows(depth: int) -> list[tuple[np.ndarray, int | None]]:
     return rows
 
 
-@lru_cache(maxsize=None)
+@cache
 def vertex_systems(depth: int) -> tuple[VertexSystem, ...]:
     """The nonsingular systems of L-1 distinct kink equations for depth L (cached)."""
     rows = _kink_rows(depth)

@@ -46,8 +46,9 @@ class ParallelAbsNet(nn.Module):
         return 0.5 * (r @ r) + beta / self.depth * self.penalty()
 
 
-def reconstruct(W: np.ndarray, a: np.ndarray, c: np.ndarray, z: np.ndarray, xi: float, depth: int,
-                norm: str = "l2") -> ParallelAbsNet:
+def reconstruct(
+    W: np.ndarray, a: np.ndarray, c: np.ndarray, z: np.ndarray, xi: float, depth: int, norm: str = "l2"
+) -> ParallelAbsNet:
     """The network whose unit i equals z_i phi_i: s = |z_i|^(1/L), w_i = s w, b_i1 = s a, u_il = s,
     b_il = -c_l s^l, alpha_i = sign(z_i) s, output bias xi. Inputs are the selected features' unit
     directions W (k, d), offsets a (k,), c (k, L-2) and coefficients z (k,); then P(theta) equals the

@@ -73,8 +73,9 @@ def _signed_stationary(B: np.ndarray, y: np.ndarray, beta: float, s: np.ndarray,
     return solve_triangular(R, w)
 
 
-def active_set_lasso(B: np.ndarray, y: np.ndarray, beta: float, z: np.ndarray, tol: float = KKT_TOL,
-                     max_iter: int = 10_000) -> tuple[np.ndarray, int]:
+def active_set_lasso(
+    B: np.ndarray, y: np.ndarray, beta: float, z: np.ndarray, tol: float = KKT_TOL, max_iter: int = 10_000
+) -> tuple[np.ndarray, int]:
     """Exact Lasso min 1/2 ||y - B z||^2 + beta ||z||_1 on centred B (N, k), y (N,), from z (k,).
 
     Lawson-Hanson style: the active set P holds nonzeros with fixed signs s; each step solves the
@@ -123,8 +124,9 @@ def active_set_lasso(B: np.ndarray, y: np.ndarray, beta: float, z: np.ndarray, t
     return z, it
 
 
-def solve_fast(A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None = None, tol: float = KKT_TOL,
-               max_outer: int = 200) -> LassoResult:
+def solve_fast(
+    A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None = None, tol: float = KKT_TOL, max_outer: int = 200
+) -> LassoResult:
     """Working-set solver: price all columns, grow the working set by the worst KKT violators,
     solve exactly on it (warm start), until no column violates |A_j^T r| <= beta (1 + tol)."""
     t0 = time.perf_counter()
@@ -154,12 +156,23 @@ def solve_fast(A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None 
         keep = W[zW != 0] if len(W) > 4 * N else W
         W = np.union1d(keep, new)
     P, gap, xi, _ = primal_dual(A, y, z, beta)
-    return LassoResult(z, xi, P, gap, gap / max(P, 1e-300), int(np.count_nonzero(z)), iters,
-                       time.perf_counter() - t0, "fast", converged)
+    return LassoResult(
+        z,
+        xi,
+        P,
+        gap,
+        gap / max(P, 1e-300),
+        int(np.count_nonzero(z)),
+        iters,
+        time.perf_counter() - t0,
+        "fast",
+        converged,
+    )
 
 
-def solve_cvxpy(A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None = None,
-                tol: float = 1e-10) -> LassoResult:
+def solve_cvxpy(
+    A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None = None, tol: float = 1e-10
+) -> LassoResult:
     """Reference: cvxpy + Clarabel on the full matrix (slow; for checking and small problems)."""
     import cvxpy as cp
 
@@ -172,9 +185,18 @@ def solve_cvxpy(A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None
     scale = max(np.abs(zv).max(initial=0.0), 1e-300)
     zv[np.abs(zv) < 1e-9 * scale] = 0.0
     P, gap, xi_v, _ = primal_dual(A, y, zv, beta)
-    return LassoResult(zv, xi_v, P, gap, gap / max(P, 1e-300), int(np.count_nonzero(zv)),
-                       int(prob.solver_stats.num_iters or 0), time.perf_counter() - t0, "cvxpy+clarabel",
-                       prob.status == cp.OPTIMAL)
+    return LassoResult(
+        zv,
+        xi_v,
+        P,
+        gap,
+        gap / max(P, 1e-300),
+        int(np.count_nonzero(zv)),
+        int(prob.solver_stats.num_iters or 0),
+        time.perf_counter() - t0,
+        "cvxpy+clarabel",
+        prob.status == cp.OPTIMAL,
+    )
 
 
 def solve(A: np.ndarray, y: np.ndarray, beta: float, solver: str = "fast", z0: np.ndarray | None = None) -> LassoResult:
