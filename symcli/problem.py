@@ -28,7 +28,7 @@ class Problem:
 
 def _array(a, name: str, path: Path, ndim: int) -> np.ndarray:
     try:
-        a = np.asarray(a, dtype=DTYPE)
+        a = np.array(a, dtype=DTYPE)  # a writable copy
     except (TypeError, ValueError):
         raise UserError(f"{path}: {name} is not numeric; store numbers only") from None
     if a.ndim != ndim:
@@ -49,7 +49,7 @@ def _table(path: Path):
     if "label" not in df.columns:
         raise UserError(f"{path}: no 'label' column; add the targets as a column named label")
     feats = df.drop(columns="label")
-    bad = [c for c in feats.columns if not np.issubdtype(feats[c].dtype, np.number)]
+    bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
     if bad:
         raise UserError(f"{path}: non-numeric feature column(s) {', '.join(map(str, bad))}; drop or encode them")
     return {"X": feats.to_numpy(), "y": df["label"].to_numpy()}

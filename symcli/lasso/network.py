@@ -70,10 +70,10 @@ def reconstruct(
 def network_objective(net: ParallelAbsNet, X: np.ndarray, y: np.ndarray, beta: float) -> float:
     """P(theta) of net on data X (N, d), y (N,), in float64."""
     with torch.no_grad():
-        return float(net.objective(torch.from_numpy(X), torch.from_numpy(y), beta))
+        return float(net.objective(torch.tensor(X, dtype=torch.float64), torch.tensor(y, dtype=torch.float64), beta))
 
 
 def predict(net: ParallelAbsNet, X: np.ndarray) -> np.ndarray:
     """f(X) as numpy, X (n, d) -> (n,)."""
     with torch.no_grad():
-        return net(torch.from_numpy(np.asarray(X, dtype=np.float64))).numpy()
+        return net(torch.tensor(X, dtype=torch.float64)).numpy()

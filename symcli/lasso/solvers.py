@@ -182,8 +182,9 @@ def solve_cvxpy(
     prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(A @ z + xi - y) + beta * cp.norm1(z)))
     prob.solve(solver=cp.CLARABEL, tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol, max_iter=500)
     zv = np.asarray(z.value, dtype=float)
-    scale = max(np.abs(zv).max(initial=0.0), 1e-300)
-    zv[np.abs(zv) < 1e-9 * scale] = 0.0
+    yc = y - y.mean()
+    scale = np.linalg.norm(yc) / max(float(np.linalg.norm(A - A.mean(0), axis=0).max(initial=0.0)), 1e-300)
+    zv[np.abs(zv) < 1e-9 * scale] = 0.0  # interior-point iterates are never exactly zero
     P, gap, xi_v, _ = primal_dual(A, y, zv, beta)
     return LassoResult(
         zv,

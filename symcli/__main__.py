@@ -1,0 +1,5 @@
+"""python -m symcli: the command line."""
+
+from symcli.cli import main
+
+main()
