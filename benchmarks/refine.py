@@ -36,8 +36,10 @@ def main() -> None:
                 cert += out["guarantee"] == "certified"
                 dec.append(1 - out["objective"] / out["objective_before_refine"])
             sec = (time.perf_counter() - t0) / args.instances
-            print(f"{depth:>5} {norm:>4} {cert:>4}/{args.instances:<5} {np.median(dec):>15.2%} {np.max(dec):>12.2%} "
-                  f"{sec:>7.2f}")
+            print(
+                f"{depth:>5} {norm:>4} {cert:>4}/{args.instances:<5} {np.median(dec):>15.2%} {np.max(dec):>12.2%} "
+                f"{sec:>7.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -13,6 +13,9 @@ DTYPE = np.float64
 KKT_TOL = 1e-9
 #: A dual certificate V / beta - 1 at or below this proves optimality over the continuous dictionary.
 CERTIFICATE_TOL = 1e-6
+#: Column generation (--refine) keeps adding features until the certificate is below this (or stalls):
+#: stopping at CERTIFICATE_TOL would leave up to ~1e-7 relative suboptimality.
+REFINE_TOL = 1e-9
 #: Two objectives agree when their relative difference is below this (fast solver vs reference).
 OBJECTIVE_RTOL = 1e-6
 #: The reconstructed network's objective equals the Lasso's to this relative tolerance.

@@ -130,7 +130,7 @@ def _all_columns(T: np.ndarray, dirs: np.ndarray, depth: int, scale: float):
     """All pins: every genuine vertex (c >= 0) of the exact enumeration, per direction."""
     parts = []
     for block in enumerate_vertices(T, depth):
-        ok = block.valid(scale)
+        ok = block.valid(T, scale)
         d_idx, t_idx = np.nonzero(ok)
         vals = block.values(T)[d_idx, t_idx]
         parts.append(
@@ -196,12 +196,15 @@ def build_dictionary(
 
 
 def _distinct_nonconstant(F: np.ndarray, family: np.ndarray, scale: float) -> np.ndarray:
-    """Indices (in original order) of the non-constant columns F (p, N) that are distinct on the data,
-    keeping per duplicate group the simplest family (plane < reflection < midpoint)."""
+    """Indices (in original order) of the columns F (p, N) that are distinct for the Lasso: not constant
+    on the data, and not equal to another up to an additive constant (absorbed by xi) and a sign
+    (absorbed by z). Per duplicate group the simplest family is kept (plane < reflection < midpoint)."""
     order = np.argsort(family, kind="stable")
-    key = np.rint(F[order] / (scale * DEDUPE_RESOLUTION)).astype(np.int64)
-    nonconst = key.max(axis=1) > key.min(axis=1)
+    key = np.rint((F[order] - F[order].mean(axis=1, keepdims=True)) / (scale * DEDUPE_RESOLUTION)).astype(np.int64)
+    nonconst = np.any(key != 0, axis=1)
     order, key = order[nonconst], key[nonconst]
+    first = key[np.arange(len(key)), np.argmax(key != 0, axis=1)]
+    key *= np.sign(first)[:, None]
     view = np.ascontiguousarray(key).view(np.dtype((np.void, key.dtype.itemsize * key.shape[1]))).ravel()
     _, first = np.unique(view, return_index=True)
     return np.sort(order[first])

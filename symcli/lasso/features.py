@@ -39,13 +39,15 @@ class VertexSystem:
     """One choice of L-1 distinct kink equations: (p0, c) = Minv @ rhs.
 
     rows: (L-1, L-1) coefficients on (p0, c_2..c_(L-1)); point_rows: which rows are "point n on a kink"
-    (right-hand side t_n), the others are boundaries c_l = 0 (right-hand side 0).
+    (right-hand side t_n), the others are boundaries c_l = 0 (right-hand side 0); point_levels: the kink
+    level of each point row.
     family: REFLECTION when the layer-1 kink is pinned and every deeper level is pinned once (nested
     reflections about a training point), MIDPOINT otherwise (two points equidistant from a mirror).
     """
 
     rows: np.ndarray
     point_rows: tuple[int, ...]
+    point_levels: tuple[int, ...]
     Minv: np.ndarray
     family: int
 
@@ -80,7 +82,8 @@ def vertex_systems(depth: int) -> tuple[VertexSystem, ...]:
         point_rows = tuple(i for i, lv in enumerate(levels) if lv is not None)
         point_levels = [lv for lv in levels if lv is not None]
         nested = 0 in point_levels and len(set(point_levels)) == len(point_levels)
-        out.append(VertexSystem(M, point_rows, np.linalg.inv(M), REFLECTION if nested else MIDPOINT))
+        family = REFLECTION if nested else MIDPOINT
+        out.append(VertexSystem(M, point_rows, tuple(point_levels), np.linalg.inv(M), family))
     return tuple(out)
 
 
@@ -90,21 +93,36 @@ class VertexBlock:
 
     p0: (n_dir, n_tup) layer-1 kink positions (a = -p0); c: (n_dir, n_tup, L-2) offsets as solved
     (a negative offset marks a spurious vertex; values() clips it at 0, which is still a feature of D_L);
-    pins: (n_tup, L-1) training point per equation (-1 for boundaries); family: the system's family.
+    pins: (n_tup, L-1) training point per equation (-1 for boundaries); system: the vertex system.
     """
 
     p0: np.ndarray
     c: np.ndarray
     pins: np.ndarray
-    family: int
+    system: VertexSystem
+
+    @property
+    def family(self) -> int:
+        return self.system.family
 
     def values(self, T: np.ndarray) -> np.ndarray:
         """Feature values phi at the data, (n_dir, n_tup, N), for projections T (n_dir, N)."""
         return psi(T[:, None, :] - self.p0[..., None], np.maximum(self.c, 0.0))
 
-    def valid(self, scale: float) -> np.ndarray:
-        """(n_dir, n_tup) mask of genuine vertices: all offsets >= 0 up to rounding at `scale`."""
-        return np.all(self.c >= -OFFSET_EPS * max(scale, 1.0), axis=-1)
+    def valid(self, T: np.ndarray, scale: float) -> np.ndarray:
+        """(n_dir, n_tup) mask of genuine vertices: offsets >= 0 and every pinned point really on its kink.
+
+        A sign-resolved row p0 + s_2 c_2 + s_3 c_3 = t_n is a kink of psi only where the nested argument
+        at that level vanishes (e.g. not for s_2 s_3 = -1 when c_3 > c_2); elsewhere the solution is a
+        feature but no vertex of the arrangement, and its pins would be wrong."""
+        tol = OFFSET_EPS * max(scale, 1.0)
+        ok = np.all(self.c >= -tol, axis=-1)
+        c = np.maximum(self.c, 0.0)
+        for r, lv in zip(self.system.point_rows, self.system.point_levels, strict=True):
+            u = T[:, self.pins[:, r]] - self.p0  # (n_dir, n_tup)
+            arg = u if lv == 0 else psi(u[..., None], c[..., : lv - 1])[..., 0] - c[..., lv - 1]
+            ok &= np.abs(arg) <= 1e3 * tol
+        return ok
 
 
 def n_vertices_per_direction(depth: int, N: int) -> int:
@@ -124,4 +142,4 @@ def enumerate_vertices(T: np.ndarray, depth: int, systems=None):
         v = rhs @ s.Minv.T
         pins = np.full((len(tup), depth - 1), -1)
         pins[:, list(s.point_rows)] = tup
-        yield VertexBlock(v[..., 0], v[..., 1:], pins, s.family)
+        yield VertexBlock(v[..., 0], v[..., 1:], pins, s)
