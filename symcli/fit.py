@@ -16,8 +16,9 @@ from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
 from symcli.lasso.directions import direction_set
 from symcli.lasso.features import FAMILIES, psi
 from symcli.lasso.solvers import SOLVERS, LassoResult, beta_max, residual, solve
-from symcli.numerics import CERTIFICATE_TOL, SUPPORT_TOL
+from symcli.numerics import CERTIFICATE_TOL, REFINE_TOL, SUPPORT_TOL
 from symcli.problem import Problem
+from symcli.symmetry import held_out_points, lasso_symmetry
 
 DEPTHS = (2, 3, 4)
 NORMS = ("l2", "l1")
@@ -66,10 +67,12 @@ def guarantee(cert: Certificate, d: int, pin_rule: str, refined: bool) -> str:
 
 
 def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts: FitOptions):
-    """Column generation: add the violating candidates of the certificate, re-solve warm, repeat."""
+    """Column generation: add the violating candidates of the certificate, re-solve warm, repeat until the
+    certificate is below REFINE_TOL, or it stalls once below CERTIFICATE_TOL (rounding floor)."""
     rounds = 0
-    while cert.certificate > CERTIFICATE_TOL and rounds < opts.max_refine_rounds:
-        new = [c for c in cert.candidates if c.value > beta * (1 + CERTIFICATE_TOL)]
+    while cert.certificate > REFINE_TOL and rounds < opts.max_refine_rounds:
+        new = [c for c in cert.candidates if c.value > beta * (1 + REFINE_TOL)]
+        previous = res.objective
         W = np.array([k.w for k in new])
         a = np.array([k.a for k in new])
         c = np.array([k.c for k in new]).reshape(len(new), D.depth - 2)
@@ -80,15 +83,93 @@ def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts
         lam, _ = residual(D.A, y, res.z)
         cert = certify(X, lam, beta, D.depth, D.norm, D.directions.W, seed=opts.seed)
         rounds += 1
+        if cert.certificate <= CERTIFICATE_TOL and res.objective >= previous * (1 - 1e-14):
+            break
     return res, cert, rounds
+
+
+@dataclass
+class NetsOptions:
+    """Non-convex training beside the Lasso: `count` seeds of the parallel network (width
+    cfg.width or max(2 nnz, 20)) and, with `baseline`, the weight-decay MLP for the same seeds.
+    cfg is a symcli.nets.TrainConfig (imported lazily: torch)."""
+
+    count: int = 0
+    cfg: object = None
+    baseline: bool = False
+    activation: str = "relu"
 
 
 def _accuracy(f: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.where(f >= 0, 1.0, -1.0) == y))
 
 
-def fit(problem: Problem, opts: FitOptions) -> dict:
-    """Fit the reflection Lasso to problem and report it (the keys of `symcli fit --json`)."""
+def _run_record(
+    problem: Problem, model, objective: float, lasso_objective: float, seed: int, seconds: float, epochs: int
+) -> dict:
+    from symcli.nets import predict
+
+    rec = {
+        "seed": seed,
+        "objective": objective,
+        "ratio_to_lasso": objective / lasso_objective,
+        "time_s": seconds,
+        "epochs": epochs,
+    }
+    if problem.is_classification:
+        rec["train_accuracy"] = _accuracy(predict(model, problem.X), problem.y)
+    if problem.X_test is not None and np.all(np.isin(problem.y_test, (-1.0, 1.0))):
+        rec["test_accuracy"] = _accuracy(predict(model, problem.X_test), problem.y_test)
+    return rec
+
+
+def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOptions) -> None:
+    """Train nets.count parallel networks (and baselines) from random starts; add `nets`, `baseline`,
+    `contradictions` and `symmetry.nets` to out. A run below the Lasso optimum by more than 1e-6
+    (relative) when the guarantee is exact or certified contradicts the theory: it is recorded and
+    warned about, never hidden."""
+    import sys
+
+    from symcli.nets import TrainConfig, train_baseline, train_parallel
+    from symcli.symmetry import network_symmetry
+
+    cfg = nets.cfg or TrainConfig()
+    cfg.validate()
+    width = cfg.width or max(2 * out["nnz"], 20)
+    X, y, lasso = problem.X, problem.y, out["objective"]
+    out["nets"], out["contradictions"], net_sym = [], [], []
+    for k in range(nets.count):
+        seed = opts.seed + k
+        res = train_parallel(X, y, opts.beta, opts.depth, width, opts.norm, cfg, seed)
+        rec = _run_record(problem, res.model, res.objective, lasso, seed, res.seconds, res.epochs)
+        rec["width"] = width
+        out["nets"].append(rec)
+        m = res.model
+        arrays = [p.detach().double().cpu().numpy() for p in (m.W, m.b1, m.U, m.B, m.alpha)]
+        net_sym.append(network_symmetry(*arrays, X))
+        if out["guarantee"] in ("exact", "certified") and res.objective < lasso * (1 - 1e-6):
+            out["contradictions"].append(rec)
+            print(
+                f"warning: trained network (seed {seed}) reached P = {res.objective:.10g} below the "
+                f"{out['guarantee']} Lasso optimum {lasso:.10g}: this contradicts the theory",
+                file=sys.stderr,
+            )
+    out["symmetry"]["nets"] = [
+        {k: v for k, v in s.items() if k != "units"} | {"units": len(s["units"])} for s in net_sym
+    ]
+    if nets.baseline:
+        out["baseline"] = []
+        for k in range(nets.count or 1):
+            seed = opts.seed + k
+            res = train_baseline(X, y, opts.beta, opts.depth, width, cfg, seed, nets.activation)
+            rec = _run_record(problem, res.model, res.objective, lasso, seed, res.seconds, res.epochs)
+            rec["objective_kind"] = f"{nets.activation} MLP, weight decay (beta/2) sum w^2"
+            out["baseline"].append(rec)
+
+
+def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, texts: list[str] | None = None) -> dict:
+    """Fit the reflection Lasso to problem and report it (the keys of `symcli fit --json`); with nets,
+    train non-convex networks beside it. texts (one per training point) label the mirrors' pins."""
     from symcli.lasso.network import network_objective, predict, reconstruct
 
     opts.validate()
@@ -152,4 +233,8 @@ def fit(problem: Problem, opts: FitOptions) -> dict:
     feats = D.records(support, res.z)
     out["features"] = feats
     out["family_counts"] = {f: sum(r["family"] == f for r in feats) for f in FAMILIES}
+    X_eval = problem.X_test if problem.X_test is not None else held_out_points(X, seed=opts.seed)
+    out["symmetry"] = {"lasso": lasso_symmetry(D, res.z, res.xi, X, X_eval, texts)}
+    if nets is not None and (nets.count or nets.baseline):
+        compare_nets(problem, out, opts, nets)
     return out
