@@ -253,7 +253,9 @@ def certify_sampled(
 def certify(
     X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, W0: np.ndarray, seed: int = 0
 ) -> Certificate:
-    """The certificate of section 4 for data X (N, d) and dual point lam (N,)."""
+    """The certificate of section 4 for data X (N, d) and dual point lam (N,); beta > 0."""
+    if not beta > 0:
+        raise ValueError(f"the certificate V / beta - 1 needs beta > 0, got {beta}")
     d = X.shape[1]
     if d == 1:
         return certify_1d(X, lam, beta, depth, norm)

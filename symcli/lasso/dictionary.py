@@ -91,6 +91,14 @@ class Dictionary:
         return out
 
 
+def human_bytes(n: float) -> str:
+    """1.5e9 -> '1.5 GB', 2e6 -> '2 MB'."""
+    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{n:.0f} B"
+
+
 def count_candidates(directions: Directions, N: int, depth: int, pin_rule: str) -> int:
     """Columns generated before duplicate removal (what the builder allocates)."""
     if pin_rule == "paper":
@@ -160,8 +168,8 @@ def build_dictionary(
     need = 3 * 8 * n_cand * N  # values, rounding keys and the deduplicated copy
     if need > max_memory:
         raise UserError(
-            f"the depth-{depth} dictionary would hold {n_cand:,} columns x {N} points ({need / 1e9:.1f} GB) over "
-            f"--max-memory {max_memory / 1e9:.1f} GB; lower N, sample directions with --n-directions, "
+            f"the depth-{depth} dictionary would hold {n_cand:,} columns x {N} points ({human_bytes(need)}) over "
+            f"--max-memory {human_bytes(max_memory)}; lower N, sample directions with --n-directions, "
             "or raise --max-memory"
         )
     scale = max(float(np.abs(X).max(initial=0.0)), 1.0)
