@@ -64,11 +64,22 @@ def fit(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampled directions and certificates.")] = 0,
     max_memory: Annotated[str, typer.Option(help="Refuse dictionaries needing more memory than this.")] = "4GB",
+    nets: Annotated[int, typer.Option(help="Train this many seeds of the same network from random starts.")] = 0,
+    optimizer: Annotated[str, typer.Option(help="Trainer for --nets: adam, adamw or lbfgs.")] = "adam",
+    epochs: Annotated[int, typer.Option(help="Maximum training epochs (stops earlier on a plateau).")] = 2000,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-2,
+    width: Annotated[int | None, typer.Option(help="Units per network (default max(2 nnz, 20)).")] = None,
+    restarts: Annotated[int, typer.Option(help="Random restarts per seed (the best is kept).")] = 1,
+    batch_size: Annotated[int | None, typer.Option(help="Minibatch size (default: full batch).")] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda (auto: cuda when present).")] = "auto",
+    baseline: Annotated[bool, typer.Option("--baseline", help="Also train a ReLU MLP with weight decay.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
-    """Fit the reflection Lasso of a depth-L |.| network to a data file and certify it."""
-    from symcli.fit import FitOptions
+    """Fit the reflection Lasso of a depth-L |.| network to a data file and certify it; optionally train
+    ordinary networks beside it (--nets) and compare."""
+    from symcli.fit import FitOptions, NetsOptions
     from symcli.fit import fit as run_fit
+    from symcli.nets import TrainConfig
     from symcli.problem import load_problem
 
     try:
@@ -85,7 +96,19 @@ def fit(
             seed=seed,
         )
         opts.validate()
-        result = run_fit(load_problem(input), opts)
+        cfg = TrainConfig(
+            optimizer=optimizer,
+            epochs=epochs,
+            lr=lr,
+            width=width,
+            restarts=restarts,
+            batch_size=batch_size,
+            device=device,
+        )
+        cfg.validate()
+        if nets < 0:
+            raise UserError(f"--nets must be 0 or more, got {nets}")
+        result = run_fit(load_problem(input), opts, NetsOptions(count=nets, cfg=cfg, baseline=baseline))
     except UserError as e:
         _fail(e)
     if as_json:
@@ -135,6 +158,24 @@ def _print_summary(r: dict) -> None:
             ", ".join(f"{v:.3g}" for v in f["w"]),
         )
     con.print(ft)
+    if r.get("nets") or r.get("baseline"):
+        nt = Table(title=f"trained networks (Lasso optimum {r['objective']:.6g})")
+        for col in ("model", "seed", "objective", "P / Lasso", "train acc", "test acc", "epochs", "time s"):
+            nt.add_column(col)
+        for kind in ("nets", "baseline"):
+            for run in r.get(kind, []):
+                acc = [f"{run[k]:.3f}" if k in run else "-" for k in ("train_accuracy", "test_accuracy")]
+                kind_name = "parallel" if kind == "nets" else "MLP+wd"
+                nt.add_row(
+                    kind_name,
+                    str(run["seed"]),
+                    f"{run['objective']:.6g}",
+                    f"{run['ratio_to_lasso']:.6f}",
+                    *acc,
+                    str(run["epochs"]),
+                    f"{run['time_s']:.2f}",
+                )
+        con.print(nt)
 
 
 def main() -> None:
