@@ -6,7 +6,7 @@ The returned dict is the `symcli fit --json` object.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -27,10 +27,12 @@ GUARANTEES = ("exact", "certified", "upper-bound")
 
 @dataclass
 class FitOptions:
-    """Options of one fit. pins None: `all` for d = 1, `paper` for d >= 2 (theory.md section 3)."""
+    """Options of one fit. pins None: `all` for d = 1, `paper` for d >= 2 (theory.md section 3).
+    beta_is_fraction: beta is a fraction of beta_max of the built dictionary (resolved in fit())."""
 
     depth: int
     beta: float
+    beta_is_fraction: bool = False
     directions: list[str] = field(default_factory=lambda: ["spanned"])
     pins: str | None = None
     norm: str = "l2"
@@ -58,12 +60,20 @@ class FitOptions:
             raise UserError(f"--n-directions must be at least 1, got {self.n_directions}")
 
 
-def guarantee(cert: Certificate, d: int, pin_rule: str, refined: bool) -> str:
-    """`exact`: a 1-D `all` dictionary (exact by construction) whose certificate confirms it;
-    `certified`: an exactly computed certificate (d <= 2) at most CERTIFICATE_TOL; else `upper-bound`."""
-    if not (cert.exact and cert.certificate <= CERTIFICATE_TOL):
-        return "upper-bound"
-    return "exact" if d == 1 and pin_rule == "all" and not refined else "certified"
+def _finite(x: float) -> float | None:
+    return x if np.isfinite(x) else None
+
+
+def guarantee(cert: Certificate, d: int, pin_rule: str, refined: bool, converged: bool) -> str:
+    """`exact`: a 1-D `all` dictionary (exact by construction) solved to convergence, with a certificate
+    that confirms it (or was skipped as too large); `certified`: an exactly computed certificate (d <= 2)
+    at most CERTIFICATE_TOL; else `upper-bound`."""
+    if d == 1 and pin_rule == "all" and not refined and converged:
+        if np.isnan(cert.certificate) or cert.certificate <= CERTIFICATE_TOL:
+            return "exact"
+    if cert.exact and cert.certificate <= CERTIFICATE_TOL:
+        return "certified"
+    return "upper-bound"
 
 
 def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts: FitOptions):
@@ -180,6 +190,12 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
     dirs = direction_set(opts.directions, X, opts.norm, opts.n_directions, opts.seed)
     D = build_dictionary(X, opts.depth, dirs, pin_rule, opts.norm, opts.max_memory)
     t_build = time.perf_counter() - t0
+    fraction = opts.beta if opts.beta_is_fraction else None
+    if fraction is not None:
+        bmax = beta_max(D.A, y)
+        if bmax <= 0:
+            raise UserError("beta_max is 0 (the targets are constant on the training subset); nothing to fit")
+        opts = replace(opts, beta=fraction * bmax, beta_is_fraction=False)
     res = solve(D.A, y, opts.beta, opts.solver)
     lam, _ = residual(D.A, y, res.z)
     cert = certify(X, lam, opts.beta, opts.depth, opts.norm, D.directions.W, seed=opts.seed)
@@ -197,8 +213,8 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         "nnz": len(support),
         "n_columns": D.n_columns,
         "n_candidates": D.n_candidates,
-        "guarantee": guarantee(cert, d, pin_rule, rounds > 0),
-        "certificate": cert.certificate,
+        "guarantee": guarantee(cert, d, pin_rule, rounds > 0, res.converged),
+        "certificate": _finite(cert.certificate),
         "certificate_method": cert.method,
         "solver": res.solver,
         "converged": res.converged,
@@ -210,6 +226,7 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         "solve_s": res.seconds,
         "network_objective": network_objective(net, X, y, opts.beta),
         "beta": opts.beta,
+        "beta_fraction": fraction,
         "beta_max": beta_max(D.A, y),
         "depth": opts.depth,
         "n_train": N,

@@ -18,12 +18,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symcli.lasso.features import PLANE, VertexSystem, psi, vertex_systems
+from symcli.lasso.features import PLANE, VertexSystem, n_vertices_per_direction, psi, vertex_systems
 from symcli.lasso.geometry import normalize
 from symcli.numerics import rng
 
 #: Entries (tuples x intervals x points) processed at once in the angle sweep.
 SWEEP_CHUNK = 2_000_000
+#: Entries (vertices x points x directions or intervals) one certificate may price, about 10 s here.
+CERTIFICATE_BUDGET = 5e8
 
 
 @dataclass
@@ -253,12 +255,22 @@ def certify_sampled(
 def certify(
     X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, W0: np.ndarray, seed: int = 0
 ) -> Certificate:
-    """The certificate of section 4 for data X (N, d) and dual point lam (N,); beta > 0."""
+    """The certificate of section 4 for data X (N, d) and dual point lam (N,); beta > 0.
+
+    Within CERTIFICATE_BUDGET: d = 2 falls back to the sampled bound when the exact sweep would cost more,
+    and the certificate is skipped (V = nan, method 'skipped') when even one pass of pricing would."""
     if not beta > 0:
         raise ValueError(f"the certificate V / beta - 1 needs beta > 0, got {beta}")
-    d = X.shape[1]
-    if d == 1:
+    N, d = X.shape
+    per_direction = n_vertices_per_direction(depth, N) * N
+    if d == 1 and per_direction <= CERTIFICATE_BUDGET:
         return certify_1d(X, lam, beta, depth, norm)
-    if d == 2:
+    if d == 2 and per_direction * (N * (2 ** (depth - 1) - 1) + 2) <= CERTIFICATE_BUDGET:
         return certify_2d(X, lam, beta, depth, norm)
-    return certify_sampled(X, lam, beta, depth, norm, W0, seed=seed)
+    n_dirs = int(CERTIFICATE_BUDGET // per_direction)
+    if d == 1 or n_dirs < 50:
+        nan = float("nan")
+        return Certificate(nan, nan, False, f"skipped: pricing {per_direction:,} entries per direction", [])
+    n_samples = max(n_dirs - len(W0), n_dirs // 2)
+    W0 = W0[rng(seed).permutation(len(W0))[: n_dirs - n_samples]]
+    return certify_sampled(X, lam, beta, depth, norm, W0, n_samples=n_samples, seed=seed)
