@@ -6,8 +6,10 @@ Bad input raises UserError, printed as one line `error: ...` with exit code 2.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -42,14 +44,26 @@ def _fail(e: Exception) -> None:
 
 @app.command()
 def fit(
+    dataset: Annotated[
+        str | None, typer.Argument(help="A dataset (imdb, glue/sst2, ...) to fit on its embeddings, or use --input.")
+    ] = None,
     input: Annotated[
-        str,
+        str | None,
         typer.Option(
             "--input", "-i", help="Training data: .npz (X, y[, X_test, y_test]) or .csv/.parquet with a label column."
         ),
-    ],
-    depth: Annotated[int, typer.Option(help="Number of weight layers L: 2, 3 or 4.")],
-    beta: Annotated[float, typer.Option(help="Regularisation strength beta > 0.")],
+    ] = None,
+    depth: Annotated[int, typer.Option(help="Number of weight layers L: 2, 3 or 4.")] = 3,
+    beta: Annotated[float | None, typer.Option(help="Regularisation strength beta > 0 (absolute).")] = None,
+    betas: Annotated[
+        int | None, typer.Option(help="Dataset mode: K betas, fractions 0.3 .. 0.003 of beta_max.")
+    ] = None,
+    dim: Annotated[int | None, typer.Option(help="Dataset mode: projected dimension d.")] = None,
+    projection: Annotated[str, typer.Option(help="Dataset mode: pca, random, sparse-sign or none.")] = "pca",
+    n_train: Annotated[int, typer.Option(help="Dataset mode: training texts (seeded, label-stratified).")] = 40,
+    n_test: Annotated[int, typer.Option(help="Dataset mode: held-out texts.")] = 500,
+    model: Annotated[str, typer.Option(help="Dataset mode: embedding model.")] = "all-MiniLM-L6-v2",
+    run: Annotated[str, typer.Option(help="Dataset mode: run name under $SYMCLI_RESULTS_DIR.")] = "fit",
     directions: Annotated[
         str, typer.Option(help="Comma-separated direction sets: spanned, axis, grid, random.")
     ] = "spanned",
@@ -75,14 +89,49 @@ def fit(
     baseline: Annotated[bool, typer.Option("--baseline", help="Also train a ReLU MLP with weight decay.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
 ) -> None:
-    """Fit the reflection Lasso of a depth-L |.| network to a data file and certify it; optionally train
-    ordinary networks beside it (--nets) and compare."""
+    """Fit the reflection Lasso of a depth-L |.| network to a data file (--input) or to a dataset's
+    embeddings (DATASET --dim d), certify it, and optionally train ordinary networks beside it (--nets)."""
     from symcli.fit import FitOptions, NetsOptions
     from symcli.fit import fit as run_fit
     from symcli.nets import TrainConfig
     from symcli.problem import load_problem
 
     try:
+        if (dataset is None) == (input is None):
+            raise UserError("give either a DATASET (e.g. glue/sst2 --dim 2) or --input FILE, not both or neither")
+        if dataset is None and (beta is None or betas is not None):
+            raise UserError("--input needs --beta B (an absolute beta > 0); --betas is for datasets")
+        if dataset is not None:
+            result = _fit_dataset(
+                dataset,
+                depth,
+                beta,
+                betas,
+                dim,
+                projection,
+                n_train,
+                n_test,
+                model,
+                run,
+                directions,
+                pins,
+                norm,
+                solver,
+                refine,
+                n_directions,
+                seed,
+                max_memory,
+                nets,
+                optimizer,
+                epochs,
+                lr,
+                width,
+                restarts,
+                device,
+                baseline,
+            )
+            typer.echo(json.dumps(result)) if as_json else _print_summary(result)
+            return
         opts = FitOptions(
             depth=depth,
             beta=beta,
@@ -117,7 +166,181 @@ def fit(
         _print_summary(result)
 
 
+from symcli.cli_text import download, embed  # noqa: E402
+
+app.command()(download)
+app.command()(embed)
+
+
+@app.command("run")
+def run_cmd(
+    config: Annotated[str, typer.Argument(help="Experiment config (YAML), e.g. configs/quickstart.yaml.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List the cells and their status; compute nothing.")
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Recompute finished cells too.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: cells, computed, skipped, failed.")
+    ] = False,
+) -> None:
+    """Run an experiment grid (dataset x depth x dim x projection x n_train x beta x seed); finished cells are
+    skipped, failures are recorded and the run goes on; results.parquet holds one row per cell."""
+    from symcli.config import load_config
+    from symcli.runs import run_config
+
+    try:
+        cfg = load_config(config)
+        summary = run_config(cfg, force=force, dry_run=dry_run, log=lambda s: typer.echo(s, err=True))
+    except UserError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    for p in summary.get("plan", []):
+        typer.echo(f"{p['status']:>6}  {p['cell']}")
+    typer.echo(
+        f"{summary['cells']} cells: {summary['computed']} computed, {summary['skipped']} skipped, "
+        f"{summary['failed']} failed -> {summary['run']}"
+    )
+
+
+@app.command()
+def info(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False) -> None:
+    """Versions, device, and where data, caches and results live."""
+    from symcli.paths import data_dir, results_dir
+    from symcli.runs import provenance
+
+    prov = provenance()
+    try:
+        import torch
+
+        cuda = torch.cuda.is_available()
+        device = torch.cuda.get_device_name(0) if cuda else "cpu"
+    except ImportError:  # pragma: no cover - torch is a dependency
+        cuda, device = False, "cpu"
+    out = {
+        "versions": prov["versions"],
+        "python": prov["python"],
+        "platform": prov["platform"],
+        "git_sha": prov["git_sha"],
+        "cuda": cuda,
+        "device": device,
+        "data_dir": str(data_dir().resolve()),
+        "embedding_cache": str((data_dir() / "cache" / "embeddings").resolve()),
+        "results_dir": str(results_dir().resolve()),
+        "mirror": os.environ.get("SYMCLI_MIRROR"),
+        "hf_home": os.environ.get("HF_HOME"),
+    }
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    for k, v in out.items():
+        typer.echo(f"{k:>16}: {v}")
+
+
+def _fit_dataset(
+    dataset,
+    depth,
+    beta,
+    betas,
+    dim,
+    projection,
+    n_train,
+    n_test,
+    model,
+    run,
+    directions,
+    pins,
+    norm,
+    solver,
+    refine,
+    n_directions,
+    seed,
+    max_memory,
+    nets,
+    optimizer,
+    epochs,
+    lr,
+    width,
+    restarts,
+    device,
+    baseline,
+) -> dict:
+    """`symcli fit DATASET`: a one-cell (or K-beta) run through the experiment runner; returns the cell's
+    metrics (or {"cells": [...]} for several betas)."""
+    import numpy as np
+    from pydantic import ValidationError
+
+    from symcli.config import RunConfig
+    from symcli.runs import run_config
+
+    if dim is None:
+        raise UserError("dataset mode needs --dim d (the projected dimension), e.g. --dim 2")
+    if beta is not None and betas is not None:
+        raise UserError("give --beta or --betas, not both")
+    if betas is not None and betas < 1:
+        raise UserError(f"--betas must be at least 1, got {betas}")
+    values = [beta] if beta is not None else list(np.geomspace(0.3, 0.003, betas) if betas and betas > 1 else [0.05])
+    try:
+        cfg = RunConfig.model_validate(
+            {
+                "name": run,
+                "embedding": {"model": model},
+                "grid": {
+                    "dataset": [dataset],
+                    "depth": [depth],
+                    "dim": [dim],
+                    "projection": [projection],
+                    "n_train": [n_train],
+                    "beta": [float(v) for v in values],
+                    "seed": [seed],
+                },
+                "fit": {
+                    "beta_mode": "absolute" if beta is not None else "fraction",
+                    "n_test": n_test,
+                    "directions": [s.strip() for s in directions.split(",") if s.strip()],
+                    "pins": pins,
+                    "norm": norm,
+                    "solver": solver,
+                    "refine": refine,
+                    "n_directions": n_directions,
+                    "max_memory": max_memory,
+                },
+                "nets": {
+                    "count": nets,
+                    "optimizer": optimizer,
+                    "epochs": epochs,
+                    "lr": lr,
+                    "width": width,
+                    "restarts": restarts,
+                    "baseline": baseline,
+                    "device": device,
+                },
+            }
+        )
+    except ValidationError as e:
+        from symcli.config import describe_error
+
+        raise UserError(describe_error(e)) from None
+    from symcli.data import get_spec
+
+    get_spec(dataset)
+    summary = run_config(cfg, force=True, log=lambda s: typer.echo(s, err=True))
+    metrics = []
+    for cell in cfg.cells():
+        folder = Path(summary["run"]) / cell.name
+        status = json.loads((folder / "status.json").read_text())
+        if status["status"] != "done":
+            raise UserError(f"{cell.name} failed: {status['error']}")
+        metrics.append(json.loads((folder / "metrics.json").read_text()))
+    return metrics[0] if len(metrics) == 1 else {"cells": metrics}
+
+
 def _print_summary(r: dict) -> None:
+    if "cells" in r:
+        for cell in r["cells"]:
+            _print_summary(cell)
+        return
     from rich.console import Console
     from rich.table import Table
 

@@ -133,7 +133,7 @@ class Cell(_Strict):
         )
 
 
-def _describe(e: ValidationError) -> str:
+def describe_error(e: ValidationError) -> str:
     err = e.errors()[0]
     where = ".".join(str(p) for p in err["loc"])
     if err["type"] == "extra_forbidden":
@@ -157,7 +157,7 @@ def load_config(path: str | Path) -> RunConfig:
     try:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as e:
-        raise UserError(f"{path}: {_describe(e)}; fix the config") from None
+        raise UserError(f"{path}: {describe_error(e)}; fix the config") from None
     from symcli.data import get_spec
 
     for ds in cfg.grid.dataset:

@@ -309,6 +309,8 @@ def run_config(
         summary["plan"] = [{"cell": c.name, "status": cell_status(root / c.name)} for c in cells]
         return summary
     root.mkdir(parents=True, exist_ok=True)
+    for stale in [*root.glob(".*.tmp-*"), *root.glob(".*.old-*")]:  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     atomic_write_bytes(root / "run.json", _json_bytes({"config": cfg.model_dump(), "provenance": provenance()}))
     embeddings: dict[str, Path | BaseException] = {}
     for cell in todo:
