@@ -179,6 +179,10 @@ def run_cmd(
         bool, typer.Option("--dry-run", help="List the cells and their status; compute nothing.")
     ] = False,
     force: Annotated[bool, typer.Option("--force", help="Recompute finished cells too.")] = False,
+    backend: Annotated[str, typer.Option(help="local (this process) or ray (one Ray task per cell).")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address to join (default: start a local one).")
+    ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: cells, computed, skipped, failed.")
     ] = False,
@@ -190,7 +194,9 @@ def run_cmd(
 
     try:
         cfg = load_config(config)
-        summary = run_config(cfg, force=force, dry_run=dry_run, log=lambda s: typer.echo(s, err=True))
+        summary = run_config(
+            cfg, force=force, dry_run=dry_run, log=lambda s: typer.echo(s, err=True), backend=backend, address=address
+        )
     except UserError as e:
         _fail(e)
     if as_json:
@@ -201,6 +207,43 @@ def run_cmd(
     typer.echo(
         f"{summary['cells']} cells: {summary['computed']} computed, {summary['skipped']} skipped, "
         f"{summary['failed']} failed -> {summary['run']}"
+    )
+
+
+@app.command()
+def report(
+    run: Annotated[str, typer.Argument(help="A run folder, or a run name under $SYMCLI_RESULTS_DIR.")],
+    format: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help="Write only this document beside the csv tables: md (report.md), html (index.html), latex "
+            "(report.tex) or csv (tables only, no figures). Default: all of them plus the figures.",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: files, figures, cells.")] = False,
+) -> None:
+    """Tables (accuracy, objective, nnz, guarantee, certificate, time; failed cells), the symmetry report
+    (family and nesting shares, top mirrors with their pinning texts, E_H, nets/Lasso ratios, contradictions)
+    and figures of a run, written to RUN/report/ (rebuilt on each call); prints the main file's path."""
+    from symcli.report import build_report
+
+    try:
+        out = build_report(run, format)
+    except UserError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    for note in out["notes"]:
+        typer.echo(f"note: {note}", err=True)
+    if out["contradictions"]:
+        n = out["contradictions"]
+        typer.echo(f"warning: {n} trained network(s) contradict the theory; see the report", err=True)
+    typer.echo(
+        f"{out['cells']} cells ({out['done']} done, {out['failed']} failed), {len(out['figures'])} figures "
+        f"-> {out['primary']}"
     )
 
 

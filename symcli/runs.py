@@ -278,15 +278,14 @@ def _publish(stage: Path, folder: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _record_failure(cfg: RunConfig, cell: Cell, folder: Path, err: BaseException) -> None:
+def record_failure(cfg: RunConfig, cell: Cell, folder: Path, err: BaseException) -> None:
     stage = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     atomic_write_bytes(stage / "config.json", _json_bytes({"cell": cell.model_dump(), "run": cfg.model_dump()}))
     msg = f"{type(err).__name__}: {err}" if not isinstance(err, UserError) else str(err)
-    atomic_write_bytes(
-        stage / "status.json", _json_bytes({"status": "failed", "error": msg, "traceback": traceback.format_exc()})
-    )
+    trace = "".join(traceback.format_exception(err))
+    atomic_write_bytes(stage / "status.json", _json_bytes({"status": "failed", "error": msg, "traceback": trace}))
     _publish(stage, folder)
 
 
@@ -296,11 +295,38 @@ def cell_status(folder: Path) -> str:
     return json.loads(p.read_text())["status"] if p.is_file() else "todo"
 
 
+def execute_cell(cfg: RunConfig, cell: Cell, emb: Path | str, folder: Path) -> dict:
+    """Run one cell and publish its folder; a failure is recorded in the folder instead of raised.
+    emb: the dataset's embeddings folder, or the message of why preparing it failed (a str).
+    Returns {cell, status, error, seconds}. The local and the Ray backends both call this."""
+    t0 = time.perf_counter()
+    try:
+        if isinstance(emb, str):
+            raise UserError(emb)
+        run_cell(cfg, cell, emb, folder)
+        status, error = "done", None
+    except Exception as e:
+        record_failure(cfg, cell, folder, e)
+        status, error = "failed", str(e)
+    return {"cell": cell.name, "status": status, "error": error, "seconds": time.perf_counter() - t0}
+
+
 def run_config(
-    cfg: RunConfig, force: bool = False, dry_run: bool = False, log: Callable[[str], None] = lambda s: None
+    cfg: RunConfig,
+    force: bool = False,
+    dry_run: bool = False,
+    log: Callable[[str], None] = lambda s: None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict:
     """Run every cell of cfg (skipping finished ones unless force); returns the summary
-    {run, cells, computed, skipped, failed}. Failures are recorded and the run goes on."""
+    {run, cells, computed, skipped, failed}. Failures are recorded and the run goes on.
+
+    backend 'local' runs cells in this process; 'ray' runs each cell as a Ray task (symcli.distributed),
+    on the cluster at `address` or on a local one started and stopped here. Datasets are downloaded and
+    embedded first, here, into $SYMCLI_DATA_DIR (shared storage on a cluster)."""
+    if backend not in ("local", "ray"):
+        raise UserError(f"unknown backend {backend!r}; choose local or ray")
     root = results_dir() / cfg.name
     cells = cfg.cells()
     todo = [c for c in cells if force or cell_status(root / c.name) != "done"]
@@ -312,26 +338,26 @@ def run_config(
     for stale in [*root.glob(".*.tmp-*"), *root.glob(".*.old-*")]:  # left by a killed run
         shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
     atomic_write_bytes(root / "run.json", _json_bytes({"config": cfg.model_dump(), "provenance": provenance()}))
-    embeddings: dict[str, Path | BaseException] = {}
-    for cell in todo:
-        t0 = time.perf_counter()
+    embeddings: dict[str, Path | str] = {}
+    for dataset in dict.fromkeys(c.dataset for c in todo):
         try:
-            if cell.dataset not in embeddings:
-                try:
-                    embeddings[cell.dataset] = prepare_dataset(cfg, cell.dataset, log)
-                except Exception as e:  # recorded per cell below
-                    embeddings[cell.dataset] = e
-            emb = embeddings[cell.dataset]
-            if isinstance(emb, BaseException):
-                raise emb
-            run_cell(cfg, cell, emb, root / cell.name)
-            summary["computed"] += 1
-            log(f"done   {cell.name} ({time.perf_counter() - t0:.1f} s)")
-        except Exception as e:
-            _record_failure(cfg, cell, root / cell.name, e)
-            summary["computed"] += 1
-            summary["failed"] += 1
-            log(f"FAILED {cell.name}: {e}")
+            embeddings[dataset] = prepare_dataset(cfg, dataset, log)
+        except Exception as e:  # recorded in each of the dataset's cells
+            embeddings[dataset] = f"preparing {dataset} failed: {e}"
+    if backend == "ray":
+        from symcli.distributed import run_cells_ray
+
+        outcomes = run_cells_ray(cfg, todo, embeddings, root, address, log)
+    else:
+        outcomes = (execute_cell(cfg, c, embeddings[c.dataset], root / c.name) for c in todo)
+    for r in outcomes:
+        summary["computed"] += 1
+        summary["failed"] += r["status"] == "failed"
+        log(
+            f"done   {r['cell']} ({r['seconds']:.1f} s)"
+            if r["status"] == "done"
+            else f"FAILED {r['cell']}: {r['error']}"
+        )
         write_results(root, cells)
     write_results(root, cells)
     return summary

@@ -1,0 +1,92 @@
+"""Running on Ray (optional extra `symcli[ray]`): grid cells as Ray tasks, embeddings through Ray Data.
+
+The results are written by the same code as locally (symcli.runs.execute_cell, the embedding cache), so
+resume, skip and failure status behave identically. With no address, a local Ray instance is started
+(bound to loopback only) and stopped afterwards; with an address, the existing cluster is joined, and
+$SYMCLI_DATA_DIR / $SYMCLI_RESULTS_DIR must then be storage every node sees.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from symcli.errors import UserError
+
+#: Environment variables handed to every Ray worker (where data and results live, offline switches).
+FORWARDED_ENV = (
+    "SYMCLI_DATA_DIR",
+    "SYMCLI_RESULTS_DIR",
+    "SYMCLI_MIRROR",
+    "SYMCLI_MOCK_DELAY",
+    "HF_HOME",
+    "HF_HUB_OFFLINE",
+    "HF_DATASETS_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--backend ray needs Ray: pip install 'symcli[ray]'") from None
+    return ray
+
+
+@contextmanager
+def ray_session(address: str | None):
+    """ray.init on `address`, or on a new local instance bound to 127.0.0.1 (stopped on exit)."""
+    if address is None and "ray" not in __import__("sys").modules:
+        # without cluster mode Ray binds a local instance to loopback only (read when ray is imported)
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray = _import_ray()
+    env = {
+        k: str(Path(os.environ[k]).resolve()) if k.endswith("_DIR") or k == "HF_HOME" else os.environ[k]
+        for k in FORWARDED_ENV
+        if k in os.environ
+    }
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env={"env_vars": env},
+            )
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            raise UserError(f"cannot join the Ray cluster at {address}: {e}") from None
+    try:
+        yield ray
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_cells_ray(
+    cfg, cells: list, embeddings: dict, root: Path, address: str | None, log: Callable[[str], None]
+) -> Iterator[dict]:
+    """Run each cell as one Ray task (1 CPU; 1 GPU when the nets are asked to train on cuda); yield each
+    outcome of symcli.runs.execute_cell as it finishes."""
+    with ray_session(address) as ray:
+        from symcli.runs import execute_cell
+
+        gpus = 1 if cfg.nets.device == "cuda" else 0
+        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(execute_cell)
+        pending = {task.remote(cfg, c, embeddings[c.dataset], root / c.name): c for c in cells}
+        log(f"ray: {len(pending)} cells on {ray.cluster_resources().get('CPU', 0):g} CPUs")
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            cell = pending.pop(done[0])
+            try:
+                yield ray.get(done[0])
+            except Exception as e:  # the worker died: record it like a failing cell
+                from symcli.runs import record_failure
+
+                err = UserError(f"Ray task of {cell.name} died: {e}")
+                record_failure(cfg, cell, root / cell.name, err)
+                yield {"cell": cell.name, "status": "failed", "error": str(err), "seconds": 0.0}

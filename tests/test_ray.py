@@ -1,0 +1,47 @@
+"""The Ray backend (optional extra symcli[ray]) on a local 2-CPU instance bound to loopback."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+from test_runs import CONFIG, _stable
+from text_fixtures import write_imdb
+from typer.testing import CliRunner
+
+from symcli.cli import app
+
+pytest.importorskip("ray", reason="Ray is not installed (pip install 'symcli[ray]')")
+pytestmark = pytest.mark.ray
+
+
+@pytest.fixture
+def config(tmp_path, monkeypatch):
+    root = tmp_path / "mirror"
+    write_imdb(root, n_neg=40, n_pos=40, n_test=30)
+    monkeypatch.setenv("SYMCLI_MIRROR", str(root))
+    # one cell fails (more training texts than embedded), the others must finish
+    cfg = {**CONFIG, "grid": {**CONFIG["grid"], "n_train": [14, 500]}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_ray_backend_matches_local(tmp_path, config, monkeypatch):
+    local = CliRunner().invoke(app, ["run", str(config), "--json"])
+    assert local.exit_code == 0, local.output
+    local_df = pd.read_parquet(tmp_path / "results" / "t" / "results.parquet")
+    monkeypatch.setenv("SYMCLI_RESULTS_DIR", str(tmp_path / "ray-results"))
+    res = CliRunner().invoke(app, ["run", str(config), "--backend", "ray", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (out["cells"], out["computed"], out["failed"]) == (8, 8, 4)
+    ray_df = pd.read_parquet(tmp_path / "ray-results" / "t" / "results.parquet")
+    assert list(ray_df.loc[ray_df["status"] == "failed", "n_train"]) == [500] * 4
+    assert (ray_df.loc[ray_df["status"] == "done", "n_train"] == 14).all()
+    pd.testing.assert_frame_equal(_stable(ray_df), _stable(local_df), check_exact=False, rtol=1e-9)
+    # resume through Ray: finished cells are skipped, failed ones retried
+    again = json.loads(CliRunner().invoke(app, ["run", str(config), "--backend", "ray", "--json"]).stdout)
+    assert (again["skipped"], again["computed"], again["failed"]) == (4, 4, 4)
