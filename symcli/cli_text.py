@@ -94,6 +94,10 @@ def embed(
         int | None, typer.Option(help="Embed at most N rows per split (seeded, label-stratified).")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
+    backend: Annotated[
+        str, typer.Option(help="local, or ray (Ray Data map_batches, one encoder actor per worker).")
+    ] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local one).")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: texts, embedded, cached, dim, device, seconds.")
     ] = False,
@@ -112,6 +116,8 @@ def embed(
             seed=seed,
             pooling=pooling.value,
             revision=revision,
+            backend=backend,
+            address=address,
         )
     except UserError as e:
         _fail(e)

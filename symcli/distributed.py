@@ -90,3 +90,63 @@ def run_cells_ray(
                 err = UserError(f"Ray task of {cell.name} died: {e}")
                 record_failure(cfg, cell, root / cell.name, err)
                 yield {"cell": cell.name, "status": "failed", "error": str(err), "seconds": 0.0}
+
+
+class _EncoderActor:
+    """Ray Data actor: loads the encoder once, encodes batches and writes each as a cache shard."""
+
+    def __init__(self, cache_root: str, header: list, mspec, device: str, max_length: int | None, batch_size: int):
+        from symcli.embed import EmbeddingCache, load_encoder
+
+        self.cache = EmbeddingCache.open(Path(cache_root), header)
+        self.encoder = load_encoder(mspec, device, max_length)
+        self.batch_size = batch_size
+
+    def __call__(self, batch: dict) -> dict:
+        import numpy as np
+
+        texts = [str(t) for t in batch["text"]]
+        pairs = [str(p) for p in batch["pair"]] if batch["has_pair"][0] else None
+        vecs = np.asarray(self.encoder.encode(texts, pairs, self.batch_size), dtype=np.float32)
+        self.cache.put([bytes.fromhex(k) for k in batch["key"]], vecs)  # one shard, written atomically
+        return {"n": np.array([len(texts)])}
+
+
+def fill_cache_ray(
+    cache,
+    mspec,
+    device: str,
+    max_length: int | None,
+    texts: list[str],
+    pairs: list[str] | None,
+    batch_size: int,
+    address: str | None,
+    log: Callable[[str], None] = lambda s: None,
+) -> int:
+    """Encode the texts missing from `cache` with Ray Data (map_batches over one encoder actor per GPU, or per
+    CPU worker), streaming shards into the cache folder; returns how many were encoded. A later local embed
+    of the same texts reads them from the cache (0 embedded)."""
+    key = cache.key_fn()
+    rows, seen = [], set()
+    for i, t in enumerate(texts):
+        p = pairs[i] if pairs is not None else None
+        k = key(t, p)
+        if k not in cache.index and k not in seen:
+            seen.add(k)
+            rows.append({"text": t, "pair": p or "", "has_pair": pairs is not None, "key": k.hex()})
+    if not rows:
+        return 0
+    with ray_session(address) as ray:
+        gpus = int(ray.cluster_resources().get("GPU", 0)) if device == "cuda" else 0
+        workers = gpus or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        log(f"ray: embedding {len(rows)} texts on {workers} {'GPU' if gpus else 'CPU'} actor(s)")
+        ds = ray.data.from_items(rows)
+        out = ds.map_batches(
+            _EncoderActor,
+            fn_constructor_args=(str(cache.folder.parent), cache.header, mspec, device, max_length, batch_size),
+            batch_size=max(batch_size, 64),
+            concurrency=workers,
+            num_gpus=1 if gpus else 0,
+            num_cpus=0 if gpus else 1,
+        )
+        return int(sum(r["n"] for r in out.iter_rows()))

@@ -575,8 +575,13 @@ def embed_dataset(
     revision: str | None = None,
     progress: bool = True,
     encoder_factory: Callable[[ModelSpec, str, int | None], Encoder] | None = None,
+    backend: str = "local",
+    address: str | None = None,
 ) -> dict:
     """Embed every split of a downloaded dataset; write <split>.npy (n, dim) etc. and meta.json; return a summary.
+
+    backend 'ray' first encodes the texts missing from the cache with Ray Data (symcli.distributed), on the
+    cluster at `address` or a local one; the rest of the path (cache read, files written) is the local one.
 
     limit: at most this many rows per split, label-stratified with `seed` (same rule as download --limit).
     Returns {texts, embedded, cached, dim, device, seconds, model, output}.
@@ -617,8 +622,18 @@ def embed_dataset(
         header = [mspec.model_id, mspec.revision, mspec.pooling, max_length, precision]
         cache = EmbeddingCache.open(root, header)
         auto = AUTO_BATCH.get(used["device"], 32)
+        remote = 0
+        if backend == "ray":
+            from symcli.distributed import fill_cache_ray
+
+            remote = fill_cache_ray(cache, mspec, used["device"], max_length, texts, pairs, batch_size or auto, address)
+            cache = EmbeddingCache.open(root, header)  # index the shards the Ray actors wrote
+        elif backend != "local":
+            raise UserError(f"unknown backend {backend!r}; choose local or ray")
         try:
             X, counts = encode_with_cache(texts, pairs, cache, make_encoder, batch_size, auto, progress)
+            counts["embedded"] += remote
+            counts["cached"] -= remote
             break
         except _Replan as r:
             guess = used["device"] = r.device

