@@ -71,13 +71,22 @@ def fit(
         str | None, typer.Option(help="Pin rule: paper or all (default: all for d = 1, paper for d >= 2).")
     ] = None,
     norm: Annotated[str, typer.Option(help="First-layer norm: l2 or l1.")] = "l2",
-    solver: Annotated[str, typer.Option(help="fast (working set) or cvxpy (cvxpy + Clarabel reference).")] = "fast",
+    solver: Annotated[
+        str,
+        typer.Option(
+            help="fast (working set), stream (implicit dictionary priced in chunks; taken automatically when the "
+            "dictionary exceeds --max-memory) or cvxpy (cvxpy + Clarabel reference)."
+        ),
+    ] = "fast",
     refine: Annotated[bool, typer.Option("--refine", help="Column generation until the certificate holds.")] = False,
     n_directions: Annotated[
         int | None, typer.Option(help="Sample this many spanned (or grid/random) directions.")
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampled directions and certificates.")] = 0,
     max_memory: Annotated[str, typer.Option(help="Refuse dictionaries needing more memory than this.")] = "4GB",
+    stream_memory: Annotated[
+        str | None, typer.Option(help="Streaming solver: memory of its pricing chunks (default: max-memory / 4).")
+    ] = None,
     nets: Annotated[int, typer.Option(help="Train this many seeds of the same network from random starts.")] = 0,
     optimizer: Annotated[str, typer.Option(help="Trainer for --nets: adam, adamw or lbfgs.")] = "adam",
     epochs: Annotated[int, typer.Option(help="Maximum training epochs (stops earlier on a plateau).")] = 2000,
@@ -141,6 +150,7 @@ def fit(
             solver=solver,
             refine=refine,
             max_memory=parse_bytes(max_memory),
+            stream_memory=parse_bytes(stream_memory) if stream_memory is not None else None,
             n_directions=n_directions,
             seed=seed,
         )

@@ -16,6 +16,7 @@ from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
 from symcli.lasso.directions import direction_set
 from symcli.lasso.features import FAMILIES, psi
 from symcli.lasso.solvers import SOLVERS, LassoResult, beta_max, residual, solve
+from symcli.lasso.streaming import plan_streaming
 from symcli.numerics import CERTIFICATE_TOL, REFINE_TOL, SUPPORT_TOL
 from symcli.problem import Problem
 from symcli.symmetry import held_out_points, lasso_symmetry
@@ -39,6 +40,7 @@ class FitOptions:
     solver: str = "fast"
     refine: bool = False
     max_memory: float = 4e9
+    stream_memory: float | None = None  # chunk bound of the streaming solver (None: max_memory / 4, <= 256 MB)
     n_directions: int | None = None
     seed: int = 0
     max_refine_rounds: int = 100
@@ -53,7 +55,9 @@ class FitOptions:
         if self.norm not in NORMS:
             raise UserError(f"unknown first-layer norm {self.norm!r}; choose l2 or l1")
         if self.solver not in SOLVERS:
-            raise UserError(f"unknown solver {self.solver!r}; choose fast or cvxpy")
+            raise UserError(f"unknown solver {self.solver!r}; choose fast, cvxpy or stream")
+        if self.stream_memory is not None and self.stream_memory <= 0:
+            raise UserError("--stream-memory must be positive, e.g. 256MB")
         if self.max_memory <= 0:
             raise UserError("--max-memory must be positive, e.g. 4GB")
         if self.n_directions is not None and self.n_directions < 1:
@@ -188,15 +192,17 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
     N, d = X.shape
     pin_rule = opts.pins or ("all" if d == 1 else "paper")
     dirs = direction_set(opts.directions, X, opts.norm, opts.n_directions, opts.seed)
-    D = build_dictionary(X, opts.depth, dirs, pin_rule, opts.norm, opts.max_memory)
+    # too large to materialise (or --solver stream): price it in chunks instead (lasso/streaming.py)
+    stream = plan_streaming(X, opts.depth, dirs, pin_rule, opts.norm, opts.solver, opts.max_memory, opts.stream_memory)
+    D = None if stream else build_dictionary(X, opts.depth, dirs, pin_rule, opts.norm, opts.max_memory)
     t_build = time.perf_counter() - t0
     fraction = opts.beta if opts.beta_is_fraction else None
     if fraction is not None:
-        bmax = beta_max(D.A, y)
+        bmax = stream.beta_max(y) if stream else beta_max(D.A, y)
         if bmax <= 0:
             raise UserError("beta_max is 0 (the targets are constant on the training subset); nothing to fit")
         opts = replace(opts, beta=fraction * bmax, beta_is_fraction=False)
-    res = solve(D.A, y, opts.beta, opts.solver)
+    D, res = stream.solve(y, opts.beta) if stream else (D, solve(D.A, y, opts.beta, opts.solver))
     lam, _ = residual(D.A, y, res.z)
     cert = certify(X, lam, opts.beta, opts.depth, opts.norm, D.directions.W, seed=opts.seed)
     base_objective, base_columns, rounds = res.objective, D.n_columns, 0
@@ -237,6 +243,8 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         "seed": opts.seed,
         "refine_rounds": rounds,
     }
+    if stream:
+        out.update(stream.report())
     if opts.refine:
         out["objective_before_refine"] = base_objective
         out["n_columns_before_refine"] = base_columns

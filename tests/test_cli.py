@@ -92,6 +92,7 @@ def _bad_inputs(tmp_path, npz):
     (tmp_path / "text.csv").write_text("a,label\nfoo,1\nbar,-1\n")
     big = np.random.default_rng(0).standard_normal((400, 2))
     np.savez(tmp_path / "big.npz", X=big, y=np.sign(big[:, 0]))
+    big = tmp_path / "big.npz"
     base = ["fit", "--depth", "3", "--beta", "0.1", "--input"]
     return {
         "missing file": (base + [tmp_path / "none.npz"], "does not exist"),
@@ -109,7 +110,11 @@ def _bad_inputs(tmp_path, npz):
             ["fit", "--depth", "2", "--beta", "0.1", "--directions", "spaned", "--input", npz],
             "direction set",
         ),
-        "over memory": (base + [tmp_path / "big.npz"], "--max-memory"),
+        # 32 million columns: streamed within the default 4GB, refused when even streaming cannot fit
+        "over memory": (
+            ["fit", "--depth", "3", "--beta", "0.1", "--max-memory", "10MB", "--input", big],
+            "--max-memory",
+        ),
         "bad memory size": (
             ["fit", "--depth", "2", "--beta", "0.1", "--max-memory", "lots", "--input", npz],
             "memory size",
@@ -139,7 +144,7 @@ def test_memory_refusal_is_fast(tmp_path):
     big = np.random.default_rng(0).standard_normal((400, 2))
     np.savez(tmp_path / "big.npz", X=big, y=np.sign(big[:, 0]))
     res = CliRunner().invoke(
-        app, ["fit", "--input", str(tmp_path / "big.npz"), "--depth", "3", "--beta", "0.1", "--max-memory", "1GB"]
+        app, ["fit", "--input", str(tmp_path / "big.npz"), "--depth", "3", "--beta", "0.1", "--max-memory", "10MB"]
     )
     assert res.exit_code == 2
     assert "31,920,000 columns" in res.output

@@ -107,6 +107,11 @@ def count_candidates(directions: Directions, N: int, depth: int, pin_rule: str) 
     return len(_unique_rows(directions.W)) * n_vertices_per_direction(depth, N)
 
 
+def dictionary_bytes(directions: Directions, N: int, depth: int, pin_rule: str) -> int:
+    """Bytes build_dictionary needs: values, rounding keys and the deduplicated copy of every candidate."""
+    return 3 * 8 * count_candidates(directions, N, depth, pin_rule) * N
+
+
 def _unique_rows(W: np.ndarray) -> np.ndarray:
     _, idx = np.unique(np.round(W, 12), axis=0, return_index=True)
     return np.sort(idx)
@@ -165,7 +170,7 @@ def build_dictionary(
     if pin_rule not in PIN_RULES:
         raise UserError(f"unknown pin rule {pin_rule!r}; choose paper or all")
     n_cand = count_candidates(directions, N, depth, pin_rule)
-    need = 3 * 8 * n_cand * N  # values, rounding keys and the deduplicated copy
+    need = dictionary_bytes(directions, N, depth, pin_rule)
     if need > max_memory:
         raise UserError(
             f"the depth-{depth} dictionary would hold {n_cand:,} columns x {N} points ({human_bytes(need)}) over "

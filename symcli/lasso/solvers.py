@@ -14,15 +14,32 @@ A_c, y_c with residual r = y_c - A_c z, dual point lambda = r (1^T lambda = 0), 
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import qr, solve_triangular
+from scipy.linalg import qr, qr_delete, qr_insert, solve_triangular
 
 from symcli.numerics import KKT_TOL
 
-SOLVERS = ("fast", "cvxpy")
+#: `stream` (lasso/streaming.py) prices implicit dictionaries; on a materialised matrix it is `fast`.
+SOLVERS = ("fast", "cvxpy", "stream")
+_BLAS = None
+
+
+def single_thread_blas():
+    """Context with single-threaded BLAS/LAPACK: the small factorisations of the active-set solve run
+    slower on threads, and hundreds of times slower when the cores are busy (OpenBLAS spin-waits).
+    A no-op without threadpoolctl."""
+    global _BLAS
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        return contextlib.nullcontext()
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS.limit(limits=1, user_api="blas")
 
 
 @dataclass
@@ -65,12 +82,57 @@ def primal_dual(A: np.ndarray, y: np.ndarray, z: np.ndarray, beta: float) -> tup
     return float(P), float(max(P - D, 0.0)), xi, r
 
 
-def _signed_stationary(B: np.ndarray, y: np.ndarray, beta: float, s: np.ndarray, rho: float) -> np.ndarray:
-    """argmin_z 1/2 ||y - B z||^2 + rho^2/2 ||z||^2 + beta s^T z via QR of [B; rho I] (B: (N, k))."""
-    k = B.shape[1]
-    Q, R = qr(np.vstack([B, rho * np.eye(k)]), mode="economic")
-    w = Q[: len(y)].T @ y - beta * solve_triangular(R, s, trans="T")
-    return solve_triangular(R, w)
+class _ActiveQR:
+    """QR of the active columns of M = [B; rho I_k] (B: (N, k)), kept up to date by column insertions and
+    deletions (scipy.linalg.qr_insert / qr_delete, economic), refactored every `refresh` updates.
+
+    M_P^T M_P = B_P^T B_P + rho^2 I, so the signed stationary point on P,
+    argmin_z 1/2 ||y - B_P z||^2 + rho^2/2 ||z||^2 + beta s_P^T z, is z_P = R^-1 (Q_1^T y - beta R^-T s_P)
+    with Q_1 the first N rows of Q."""
+
+    def __init__(self, B: np.ndarray, rho: float, refresh: int = 64):
+        self.B, self.rho, self.refresh = B, rho, refresh
+        self.P: list[int] = []
+        self.Q = np.zeros((B.shape[0] + B.shape[1], 0))
+        self.R = np.zeros((0, 0))
+        self.updates = 0
+
+    def column(self, j: int) -> np.ndarray:
+        m = np.zeros(self.Q.shape[0])
+        m[: self.B.shape[0]] = self.B[:, j]
+        m[self.B.shape[0] + j] = self.rho
+        return m
+
+    def reset(self, P) -> None:
+        self.P = [int(j) for j in P]
+        self.updates = 0
+        if not self.P:
+            self.Q, self.R = np.zeros((self.Q.shape[0], 0)), np.zeros((0, 0))
+            return
+        self.Q, self.R = qr(np.stack([self.column(j) for j in self.P], axis=1), mode="economic")
+
+    def insert(self, j: int) -> None:
+        if not self.P or self.updates >= self.refresh:
+            self.reset(self.P + [int(j)])
+            return
+        self.Q, self.R = qr_insert(self.Q, self.R, self.column(j), len(self.P), which="col", check_finite=False)
+        self.P.append(int(j))
+        self.updates += 1
+
+    def delete(self, drop: set[int]) -> None:
+        keep = [j for j in self.P if j not in drop]
+        if not keep or self.updates + len(drop) > self.refresh:
+            self.reset(keep)
+            return
+        for pos in sorted((i for i, j in enumerate(self.P) if j in drop), reverse=True):
+            self.Q, self.R = qr_delete(self.Q, self.R, pos, 1, which="col", check_finite=False)
+            self.updates += 1
+        self.P = keep
+
+    def stationary(self, y: np.ndarray, beta: float, s: np.ndarray) -> np.ndarray:
+        """z_P (in the order of self.P) for signs s (indexed like B's columns)."""
+        w = self.Q[: len(y)].T @ y - beta * solve_triangular(self.R, s[self.P], trans="T", check_finite=False)
+        return solve_triangular(self.R, w, check_finite=False)
 
 
 def active_set_lasso(
@@ -79,31 +141,39 @@ def active_set_lasso(
     """Exact Lasso min 1/2 ||y - B z||^2 + beta ||z||_1 on centred B (N, k), y (N,), from z (k,).
 
     Lawson-Hanson style: the active set P holds nonzeros with fixed signs s; each step solves the
-    stationarity system on P, and steps back to the first sign change when the solution crosses zero.
-    Stops when every inactive column has |B_j^T r| <= beta (1 + tol). Returns (z, iterations).
+    stationarity system on P (a QR of [B_P; rho I] kept up to date by column updates), and steps back
+    to the first sign change when the solution crosses zero. Stops when every inactive column has
+    |B_j^T r| <= beta (1 + tol). Returns (z, iterations).
     """
+    with single_thread_blas():
+        return _active_set(B, y, beta, z, tol, max_iter)
+
+
+def _active_set(B, y, beta, z, tol, max_iter):
     z = z.astype(float).copy()
     s = np.sign(z)
-    P = np.flatnonzero(z)
     rho = 1e-8 * max(float(np.linalg.norm(B, axis=0).max(initial=0.0)), 1e-300)
+    fac = _ActiveQR(B, rho)
+    fac.reset(np.flatnonzero(z))
     tabu: set[int] = set()
     it = 0
-    need_inner = len(P) > 0
+    need_inner = len(fac.P) > 0
     while it < max_iter:
         if not need_inner:
             g = B.T @ (y - B @ z)
             viol = np.abs(g) - beta * (1 + tol)
-            viol[P] = -np.inf
+            viol[fac.P] = -np.inf
             viol[list(tabu)] = -np.inf
             j = int(np.argmax(viol)) if len(viol) else 0
             if len(viol) == 0 or viol[j] <= 0:
                 break
-            P = np.append(P, j)
+            fac.insert(j)
             s[j] = np.sign(g[j])
         need_inner = False
         while True:
             it += 1
-            zP = _signed_stationary(B[:, P], y, beta, s[P], rho)
+            P = np.array(fac.P, dtype=np.int64)
+            zP = fac.stationary(y, beta, s)
             bad = s[P] * zP <= 0
             if not bad.any():
                 z[P] = zP
@@ -118,8 +188,8 @@ def active_set_lasso(
                 drop[-1] = True
             z[P[drop]] = 0.0
             s[P[drop]] = 0.0
-            P = P[~drop]
-            if len(P) == 0 or it >= max_iter:
+            fac.delete(set(P[drop].tolist()))
+            if len(fac.P) == 0 or it >= max_iter:
                 break
     return z, it
 
@@ -201,8 +271,8 @@ def solve_cvxpy(
 
 
 def solve(A: np.ndarray, y: np.ndarray, beta: float, solver: str = "fast", z0: np.ndarray | None = None) -> LassoResult:
-    """Solve the Lasso with the named solver ('fast' or 'cvxpy')."""
-    if solver == "fast":
+    """Solve the Lasso with the named solver ('fast' or 'cvxpy'; 'stream' on a materialised A is 'fast')."""
+    if solver in ("fast", "stream"):
         return solve_fast(A, y, beta, z0)
     if solver == "cvxpy":
         return solve_cvxpy(A, y, beta, z0)
