@@ -100,6 +100,7 @@ def fit(
 ) -> None:
     """Fit the reflection Lasso of a depth-L |.| network to a data file (--input) or to a dataset's
     embeddings (DATASET --dim d), certify it, and optionally train ordinary networks beside it (--nets)."""
+    args = dict(locals())
     from symcli.fit import FitOptions, NetsOptions
     from symcli.fit import fit as run_fit
     from symcli.nets import TrainConfig
@@ -111,34 +112,7 @@ def fit(
         if dataset is None and (beta is None or betas is not None):
             raise UserError("--input needs --beta B (an absolute beta > 0); --betas is for datasets")
         if dataset is not None:
-            result = _fit_dataset(
-                dataset,
-                depth,
-                beta,
-                betas,
-                dim,
-                projection,
-                n_train,
-                n_test,
-                model,
-                run,
-                directions,
-                pins,
-                norm,
-                solver,
-                refine,
-                n_directions,
-                seed,
-                max_memory,
-                nets,
-                optimizer,
-                epochs,
-                lr,
-                width,
-                restarts,
-                device,
-                baseline,
-            )
+            result = _fit_dataset(args)
             typer.echo(json.dumps(result)) if as_json else _print_summary(result)
             return
         opts = FitOptions(
@@ -291,84 +265,41 @@ def info(as_json: Annotated[bool, typer.Option("--json", help="Print one JSON ob
         typer.echo(f"{k:>16}: {v}")
 
 
-def _fit_dataset(
-    dataset,
-    depth,
-    beta,
-    betas,
-    dim,
-    projection,
-    n_train,
-    n_test,
-    model,
-    run,
-    directions,
-    pins,
-    norm,
-    solver,
-    refine,
-    n_directions,
-    seed,
-    max_memory,
-    nets,
-    optimizer,
-    epochs,
-    lr,
-    width,
-    restarts,
-    device,
-    baseline,
-) -> dict:
+def _fit_dataset(args: dict) -> dict:
     """`symcli fit DATASET`: a one-cell (or K-beta) run through the experiment runner; returns the cell's
-    metrics (or {"cells": [...]} for several betas)."""
+    metrics (or {"cells": [...]} for several betas). args: the fit command's parameters by name."""
     import numpy as np
     from pydantic import ValidationError
 
     from symcli.config import RunConfig
     from symcli.runs import run_config
 
-    if dim is None:
+    a = args
+    if a["dim"] is None:
         raise UserError("dataset mode needs --dim d (the projected dimension), e.g. --dim 2")
-    if beta is not None and betas is not None:
+    if a["beta"] is not None and a["betas"] is not None:
         raise UserError("give --beta or --betas, not both")
-    if betas is not None and betas < 1:
-        raise UserError(f"--betas must be at least 1, got {betas}")
-    values = [beta] if beta is not None else list(np.geomspace(0.3, 0.003, betas) if betas and betas > 1 else [0.05])
+    if a["betas"] is not None and a["betas"] < 1:
+        raise UserError(f"--betas must be at least 1, got {a['betas']}")
+    if a["beta"] is not None:
+        values = [a["beta"]]
+    else:
+        values = list(np.geomspace(0.3, 0.003, a["betas"])) if a["betas"] and a["betas"] > 1 else [0.05]
+    grid_keys = ("dataset", "depth", "dim", "projection", "n_train", "seed")
+    fit_keys = ("n_test", "pins", "norm", "solver", "refine", "n_directions", "max_memory")
+    net_keys = ("optimizer", "epochs", "lr", "width", "restarts", "baseline", "device")
     try:
         cfg = RunConfig.model_validate(
             {
-                "name": run,
-                "embedding": {"model": model},
-                "grid": {
-                    "dataset": [dataset],
-                    "depth": [depth],
-                    "dim": [dim],
-                    "projection": [projection],
-                    "n_train": [n_train],
-                    "beta": [float(v) for v in values],
-                    "seed": [seed],
+                "name": a["run"],
+                "embedding": {"model": a["model"]},
+                "grid": {k: [a[k]] for k in grid_keys} | {"beta": [float(v) for v in values]},
+                "fit": {k: a[k] for k in fit_keys}
+                | {
+                    "beta_mode": "absolute" if a["beta"] is not None else "fraction",
+                    "directions": [s.strip() for s in a["directions"].split(",") if s.strip()],
                 },
-                "fit": {
-                    "beta_mode": "absolute" if beta is not None else "fraction",
-                    "n_test": n_test,
-                    "directions": [s.strip() for s in directions.split(",") if s.strip()],
-                    "pins": pins,
-                    "norm": norm,
-                    "solver": solver,
-                    "refine": refine,
-                    "n_directions": n_directions,
-                    "max_memory": max_memory,
-                },
-                "nets": {
-                    "count": nets,
-                    "optimizer": optimizer,
-                    "epochs": epochs,
-                    "lr": lr,
-                    "width": width,
-                    "restarts": restarts,
-                    "baseline": baseline,
-                    "device": device,
-                },
+                "nets": {k: a[k] for k in net_keys} | {"count": a["nets"]},
             }
         )
     except ValidationError as e:
@@ -377,7 +308,7 @@ def _fit_dataset(
         raise UserError(describe_error(e)) from None
     from symcli.data import get_spec
 
-    get_spec(dataset)
+    get_spec(a["dataset"])
     summary = run_config(cfg, force=True, log=lambda s: typer.echo(s, err=True))
     metrics = []
     for cell in cfg.cells():
