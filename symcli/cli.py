@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from symcli.cli_text import download, embed, fail
 from symcli.errors import UserError
 
 app = typer.Typer(
@@ -35,11 +36,6 @@ def parse_bytes(text: str) -> float:
     if not m:
         raise UserError(f"cannot read memory size {text!r}; write e.g. 4GB or 500MB")
     return float(m.group(1)) * 1000 ** " KMGT".index(m.group(2).upper() or " ")
-
-
-def _fail(e: Exception) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(2)
 
 
 @app.command()
@@ -143,14 +139,12 @@ def fit(
             raise UserError(f"--nets must be 0 or more, got {nets}")
         result = run_fit(load_problem(input), opts, NetsOptions(count=nets, cfg=cfg, baseline=baseline))
     except UserError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         typer.echo(json.dumps(result))
     else:
         _print_summary(result)
 
-
-from symcli.cli_text import download, embed  # noqa: E402
 
 app.command()(download)
 app.command()(embed)
@@ -182,7 +176,7 @@ def run_cmd(
             cfg, force=force, dry_run=dry_run, log=lambda s: typer.echo(s, err=True), backend=backend, address=address
         )
     except UserError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         typer.echo(json.dumps(summary))
         return
@@ -216,7 +210,7 @@ def report(
     try:
         out = build_report(run, format)
     except UserError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         typer.echo(json.dumps(out))
         return

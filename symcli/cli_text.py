@@ -27,7 +27,8 @@ class Pooling(str, Enum):
     mean = "mean"
 
 
-def _fail(e: Exception) -> None:
+def fail(e: Exception) -> None:
+    """Print a UserError as one line `error: ...` and exit with code 2."""
     typer.echo(f"error: {e}", err=True)
     raise typer.Exit(2)
 
@@ -58,7 +59,7 @@ def download(
             dataset, mirror=mirror or None, limit=limit, seed=seed, log=lambda m: typer.echo(m, err=True)
         )
     except UserError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         typer.echo(json.dumps(manifest))
         return
@@ -120,7 +121,7 @@ def embed(
             address=address,
         )
     except UserError as e:
-        _fail(e)
+        fail(e)
     if as_json:
         typer.echo(json.dumps(result))
         return

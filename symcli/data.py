@@ -31,7 +31,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from symcli.errors import UserError
-from symcli.paths import atomic_write_bytes, data_dir
+from symcli.paths import atomic_write_bytes, data_dir, publish_dir, staging_dir
 
 IMDB_REPO, IMDB_REVISION = "stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"
 GLUE_REPO, GLUE_REVISION = "nyu-mll/glue", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
@@ -320,26 +320,6 @@ def _parquet_bytes(table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, compression="zstd")
     return buf.getvalue()
-
-
-def publish_dir(stage: Path, final: Path) -> None:
-    """Move a fully written folder `stage` to `final`, replacing what was there (two renames)."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    if final.exists():
-        old = final.with_name(f".{final.name}.old-{os.getpid()}")
-        os.replace(final, old)
-        os.replace(stage, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(stage, final)
-
-
-def staging_dir(final: Path) -> Path:
-    """A fresh hidden folder beside `final` to write into before publish_dir."""
-    stage = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
-    return stage
 
 
 # ------------------------------------------------------------------------------------------------ download

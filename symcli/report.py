@@ -16,7 +16,6 @@ import html
 import io
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import numpy as np
 
 from symcli.errors import UserError
 from symcli.lasso.features import psi
-from symcli.paths import atomic_write_bytes, results_dir
+from symcli.paths import atomic_write_bytes, publish_dir, results_dir, staging_dir
 
 FORMATS = ("md", "html", "csv", "latex")
 MAX_CELL_FIGURES = 24
@@ -1270,8 +1269,7 @@ def build_report(run: str | Path, fmt: str | None = None) -> dict:
     root = resolve_run(run)
     cells = load_cells(root)
     final = root / "report"
-    stage = root / f".report.tmp-{os.getpid()}"
-    shutil.rmtree(stage, ignore_errors=True)
+    stage = staging_dir(final)
     written: list[str] = []
 
     def write(rel: str, data: bytes) -> None:
@@ -1294,12 +1292,7 @@ def build_report(run: str | Path, fmt: str | None = None) -> dict:
                 write(docs[k], render_latex(content).encode())
             else:
                 write(docs[k], render_html(content, links).encode())
-        old = root / f".report.old-{os.getpid()}"
-        shutil.rmtree(old, ignore_errors=True)
-        if final.exists():
-            os.replace(final, old)
-        os.replace(stage, final)
-        shutil.rmtree(old, ignore_errors=True)
+        publish_dir(stage, final)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     primary = {None: "index.html", "md": "report.md", "latex": "report.tex", "html": "index.html"}.get(fmt)

@@ -28,7 +28,7 @@ import numpy as np
 
 from symcli.config import Cell, RunConfig
 from symcli.errors import UserError
-from symcli.paths import atomic_write_bytes, results_dir
+from symcli.paths import atomic_write_bytes, publish_dir, results_dir, staging_dir
 
 TIME_COLUMNS = ("time_s", "build_s", "solve_s", "nets_time_s", "created")
 
@@ -227,9 +227,7 @@ def run_cell(cfg: RunConfig, cell: Cell, emb: Path, folder: Path) -> dict:
     out["cell"] = cell.model_dump()
     out["data"] = facts
     S = out["features"]
-    stage = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+    stage = staging_dir(folder)
     atomic_write_bytes(stage / "config.json", _json_bytes({"cell": cell.model_dump(), "run": cfg.model_dump()}))
     atomic_write_bytes(stage / "metrics.json", _json_bytes(out))
     atomic_write_bytes(stage / "features.csv", _features_csv(S, texts))
@@ -248,7 +246,7 @@ def run_cell(cfg: RunConfig, cell: Cell, emb: Path, folder: Path) -> dict:
     proj.save(stage / "projection.npz")
     atomic_write_bytes(stage / "provenance.json", _json_bytes(provenance(facts["embedding"].get("device"))))
     atomic_write_bytes(stage / "status.json", _json_bytes({"status": "done"}))
-    _publish(stage, folder)
+    publish_dir(stage, folder)
     return out
 
 
@@ -282,24 +280,13 @@ def _features_csv(S: list[dict], texts: list[str]) -> bytes:
     return pd.DataFrame(rows).to_csv(index=False).encode()
 
 
-def _publish(stage: Path, folder: Path) -> None:
-    """Replace folder by stage (rename; an older folder is moved aside first and removed after)."""
-    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(stage, folder)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def record_failure(cfg: RunConfig, cell: Cell, folder: Path, err: BaseException) -> None:
-    stage = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
-    shutil.rmtree(stage, ignore_errors=True)
-    stage.mkdir(parents=True)
+    stage = staging_dir(folder)
     atomic_write_bytes(stage / "config.json", _json_bytes({"cell": cell.model_dump(), "run": cfg.model_dump()}))
     msg = f"{type(err).__name__}: {err}" if not isinstance(err, UserError) else str(err)
     trace = "".join(traceback.format_exception(err))
     atomic_write_bytes(stage / "status.json", _json_bytes({"status": "failed", "error": msg, "traceback": trace}))
-    _publish(stage, folder)
+    publish_dir(stage, folder)
 
 
 def cell_status(folder: Path) -> str:
