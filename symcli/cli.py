@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +14,9 @@ from typing import Annotated
 import typer
 
 from symcli.cli_text import download, embed, fail
+from symcli.config import MAX_CELLS
 from symcli.errors import UserError
+from symcli.sizes import parse_bytes
 
 app = typer.Typer(
     add_completion=False,
@@ -28,14 +29,6 @@ app = typer.Typer(
 @app.callback()
 def _root() -> None:
     """symcli: multilevel symmetry experiments (see README)."""
-
-
-def parse_bytes(text: str) -> float:
-    """'4GB', '500MB', '2.5G' or a plain number of bytes."""
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([kKmMgGtT]?)[bB]?\s*", text)
-    if not m:
-        raise UserError(f"cannot read memory size {text!r}; write e.g. 4GB or 500MB")
-    return float(m.group(1)) * 1000 ** " KMGT".index(m.group(2).upper() or " ")
 
 
 @app.command()
@@ -161,31 +154,44 @@ def run_cmd(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address to join (default: start a local one).")
     ] = None,
+    max_cells: Annotated[int, typer.Option(help="Refuse grids with more cells than this.")] = MAX_CELLS,
     as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object: cells, computed, skipped, failed.")
+        bool, typer.Option("--json", help="Print one JSON object: cells, computed, skipped, failed, damaged.")
     ] = False,
 ) -> None:
     """Run an experiment grid (dataset x depth x dim x projection x n_train x beta x seed); finished cells are
-    skipped, failures are recorded and the run goes on; results.parquet holds one row per cell."""
+    skipped, damaged ones recomputed, failures are recorded and the run goes on; results.parquet holds one row
+    per cell. Exits with code 1 when any cell failed."""
     from symcli.config import load_config
     from symcli.runs import run_config
 
     try:
+        if max_cells < 1:
+            raise UserError(f"--max-cells must be at least 1, got {max_cells}")
         cfg = load_config(config)
         summary = run_config(
-            cfg, force=force, dry_run=dry_run, log=lambda s: typer.echo(s, err=True), backend=backend, address=address
+            cfg,
+            force=force,
+            dry_run=dry_run,
+            log=lambda s: typer.echo(s, err=True),
+            backend=backend,
+            address=address,
+            max_cells=max_cells,
         )
     except UserError as e:
         fail(e)
     if as_json:
         typer.echo(json.dumps(summary))
-        return
-    for p in summary.get("plan", []):
-        typer.echo(f"{p['status']:>6}  {p['cell']}")
-    typer.echo(
-        f"{summary['cells']} cells: {summary['computed']} computed, {summary['skipped']} skipped, "
-        f"{summary['failed']} failed -> {summary['run']}"
-    )
+    else:
+        for p in summary.get("plan", []):
+            typer.echo(f"{p['status']:>7}  {p['cell']}")
+        typer.echo(
+            f"{summary['cells']} cells: {summary['computed']} computed, {summary['skipped']} skipped, "
+            f"{summary['failed']} failed, {summary['damaged']} damaged -> {summary['run']}"
+        )
+    if summary["failed"]:
+        typer.echo(f"error: {summary['failed']} of {summary['cells']} cells failed; see above", err=True)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -216,6 +222,8 @@ def report(
         return
     for note in out["notes"]:
         typer.echo(f"note: {note}", err=True)
+    for name in out["damaged"]:
+        typer.echo(f"warning: cell {name} is damaged (see the report); `symcli run CONFIG` recomputes it", err=True)
     if out["contradictions"]:
         n = out["contradictions"]
         typer.echo(f"warning: {n} trained network(s) contradict the theory; see the report", err=True)
@@ -265,8 +273,8 @@ def _fit_dataset(args: dict) -> dict:
     import numpy as np
     from pydantic import ValidationError
 
-    from symcli.config import RunConfig
-    from symcli.runs import run_config
+    from symcli.config import RunConfig, check_feasible
+    from symcli.runs import read_status, run_config
 
     a = args
     if a["dim"] is None:
@@ -300,16 +308,16 @@ def _fit_dataset(args: dict) -> dict:
         from symcli.config import describe_error
 
         raise UserError(describe_error(e)) from None
-    from symcli.data import get_spec
-
-    get_spec(a["dataset"])
+    check_feasible(cfg, "fit")
     summary = run_config(cfg, force=True, log=lambda s: typer.echo(s, err=True))
+    for f in summary["failures"]:
+        raise UserError(f"{f['cell']} failed: {f['error']}")
     metrics = []
     for cell in cfg.cells():
         folder = Path(summary["run"]) / cell.name
-        status = json.loads((folder / "status.json").read_text())
-        if status["status"] != "done":
-            raise UserError(f"{cell.name} failed: {status['error']}")
+        state, status = read_status(folder)
+        if state != "done":
+            raise UserError(f"{cell.name} is {state}: {status.get('error') or status.get('problem')}")
         metrics.append(json.loads((folder / "metrics.json").read_text()))
     return metrics[0] if len(metrics) == 1 else {"cells": metrics}
 
@@ -380,11 +388,16 @@ def _print_summary(r: dict) -> None:
 
 
 def main() -> None:
-    """Console entry point: usage errors (unknown option, bad value) become one line with exit code 2."""
+    """Console entry point: usage errors (unknown option, bad value) become one line with exit code 2; faults of
+    the environment (a full disk, a path that is a file, no permission) one line naming the path, exit 1."""
     try:
         rc = app(standalone_mode=False)
     except typer.Abort:
         sys.exit(130)
+    except OSError as e:
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: {e.strerror or e}{where}; free space or fix the path, then run again", file=sys.stderr)
+        sys.exit(1)
     except Exception as e:  # the CLI framework's usage errors carry format_message() and exit_code
         if not (hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int)):
             raise

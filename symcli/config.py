@@ -6,13 +6,24 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from symcli.data import get_spec
 from symcli.errors import UserError
+from symcli.paths import check_run_name
+from symcli.sizes import parse_bytes
+
+#: A config file larger than this, or whose YAML expands to more nodes (aliases counted where they are
+#: used), is refused before it is built: configs are a few kB, and an alias bomb would otherwise hang.
+MAX_CONFIG_BYTES = 1_000_000
+MAX_CONFIG_NODES = 100_000
+#: Grids above this many cells are refused unless `symcli run --max-cells` raises the limit.
+MAX_CELLS = 100_000
 
 
 class _Strict(BaseModel):
@@ -41,6 +52,11 @@ class GridConfig(_Strict):
     beta: list[float] = Field(default=[0.05], description="fractions of beta_max of each cell (see beta_mode)")
     seed: list[int] = [0]
 
+    @field_validator("dataset")
+    @classmethod
+    def _datasets(cls, v: list[str]) -> list[str]:
+        return [get_spec(ds).name for ds in v]  # canonical names ('sst2' -> 'glue/sst2'); unknown ones refused
+
     @field_validator("dim", "n_train")
     @classmethod
     def _positive(cls, v: list[int]) -> list[int]:
@@ -48,19 +64,33 @@ class GridConfig(_Strict):
             raise ValueError("must be positive integers")
         return v
 
+    @field_validator("seed")
+    @classmethod
+    def _seeds(cls, v: list[int]) -> list[int]:
+        if any(x < 0 for x in v):
+            raise ValueError("seeds must be integers >= 0")
+        return v
+
     @field_validator("beta")
     @classmethod
     def _beta(cls, v: list[float]) -> list[float]:
-        if any(not x > 0 for x in v):
-            raise ValueError("beta values must be > 0")
+        if any(not (math.isfinite(x) and x > 0) for x in v):
+            raise ValueError("beta values must be finite and > 0")
         return v
 
     @field_validator("dataset", "depth", "dim", "projection", "n_train", "beta", "seed")
     @classmethod
-    def _nonempty(cls, v: list) -> list:
+    def _axis(cls, v: list) -> list:
         if not v:
             raise ValueError("an axis of the grid cannot be empty")
+        repeated = sorted({repr(x) for x in v if v.count(x) > 1})
+        if repeated:
+            raise ValueError(f"repeated value(s) {', '.join(repeated)}: each cell must be distinct")
         return v
+
+    def size(self) -> int:
+        """Number of cells (the product of the axes' lengths), without expanding the grid."""
+        return math.prod(len(getattr(self, k)) for k in GridConfig.model_fields)
 
 
 class FitConfig(_Strict):
@@ -76,6 +106,15 @@ class FitConfig(_Strict):
     refine: bool = False
     standardize: bool = False
     max_memory: str = "4GB"
+
+    @field_validator("max_memory")
+    @classmethod
+    def _memory(cls, v: str) -> str:
+        try:
+            parse_bytes(v)
+        except UserError as e:
+            raise ValueError(str(e)) from None
+        return v
 
 
 class NetsConfig(_Strict):
@@ -94,7 +133,7 @@ class NetsConfig(_Strict):
 class RunConfig(_Strict):
     """A whole experiment: where texts come from, how they are embedded, the grid, and the fit options."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    name: str
     mirror: str | None = None
     download_limit: int | None = Field(default=None, ge=1)
     embedding: EmbeddingConfig = EmbeddingConfig()
@@ -102,9 +141,22 @@ class RunConfig(_Strict):
     fit: FitConfig = FitConfig()
     nets: NetsConfig = NetsConfig()
 
-    def cells(self) -> list[Cell]:
-        """The grid, expanded in a fixed order."""
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        try:
+            return check_run_name(v)
+        except UserError as e:
+            raise ValueError(str(e)) from None
+
+    def cells(self, max_cells: int = MAX_CELLS) -> list[Cell]:
+        """The grid, expanded in a fixed order (UserError above max_cells cells)."""
         g = self.grid
+        if g.size() > max_cells:
+            raise UserError(
+                f"the grid of run {self.name} has {g.size():,} cells, above the limit of {max_cells:,}; "
+                "shrink the grid or raise --max-cells"
+            )
         return [
             Cell(dataset=ds, depth=L, dim=d, projection=p, n_train=n, beta=b, seed=s)
             for ds, L, d, p, n, b, s in itertools.product(
@@ -126,10 +178,11 @@ class Cell(_Strict):
 
     @property
     def name(self) -> str:
-        """A readable, filesystem-safe, unique folder name."""
+        """A readable, filesystem-safe folder name, distinct for distinct cells (beta is written in full:
+        Python's shortest repr, which round-trips)."""
         return (
             f"{self.dataset.replace('/', '-')}_L{self.depth}_d{self.dim}_{self.projection}_n{self.n_train}"
-            f"_b{self.beta:g}_s{self.seed}"
+            f"_b{self.beta!r}_s{self.seed}"
         )
 
 
@@ -148,8 +201,20 @@ def load_config(path: str | Path) -> RunConfig:
     path = Path(path)
     if not path.is_file():
         raise UserError(f"config {path} does not exist; pass a YAML file such as configs/smoke.yaml")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"config {path} is over {MAX_CONFIG_BYTES:,} bytes; a config is a few kB of YAML")
     try:
-        raw = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UserError(f"config {path} is not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    try:
+        nodes = _expanded_nodes(yaml.compose(text, Loader=yaml.SafeLoader))
+        if nodes > MAX_CONFIG_NODES:
+            raise UserError(
+                f"config {path} expands to {nodes:,} YAML nodes (aliases counted where used), above "
+                f"{MAX_CONFIG_NODES:,}; write the config without nested aliases"
+            )
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise UserError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(raw, dict):
@@ -158,11 +223,46 @@ def load_config(path: str | Path) -> RunConfig:
         cfg = RunConfig.model_validate(raw)
     except ValidationError as e:
         raise UserError(f"{path}: {describe_error(e)}; fix the config") from None
-    from symcli.data import get_spec
-
-    for ds in cfg.grid.dataset:
-        get_spec(ds)  # UserError for an unknown dataset
+    check_feasible(cfg, str(path))
     return cfg
+
+
+def check_feasible(cfg: RunConfig, where: str) -> None:
+    """Refuse, before any cell runs, values that could only fail inside every cell: n_train above the
+    embedded rows, training on cuda without a CUDA device."""
+    limit = cfg.embedding.limit
+    if limit is not None and max(cfg.grid.n_train) > limit:
+        raise UserError(
+            f"{where}: n_train {max(cfg.grid.n_train)} exceeds embedding.limit {limit} (rows per split that are "
+            "embedded); raise embedding.limit or lower n_train"
+        )
+    for key, device in (("nets.device", cfg.nets.device), ("embedding.device", cfg.embedding.device)):
+        if device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise UserError(f"{where}: {key} is cuda but torch sees no CUDA device here; use auto or cpu")
+
+
+def _expanded_nodes(node, memo: dict | None = None, active: frozenset = frozenset()) -> int:
+    """Number of nodes of a composed YAML document with every alias expanded (a shared node counts at each
+    use), computed without expanding it; a self-referencing node counts as unbounded."""
+    if node is None:
+        return 0
+    memo = {} if memo is None else memo
+    if id(node) in memo:
+        return memo[id(node)]
+    if id(node) in active:
+        return MAX_CONFIG_NODES + 1
+    inner = active | {id(node)}
+    if isinstance(node, yaml.MappingNode):
+        n = 1 + sum(_expanded_nodes(k, memo, inner) + _expanded_nodes(v, memo, inner) for k, v in node.value)
+    elif isinstance(node, yaml.SequenceNode):
+        n = 1 + sum(_expanded_nodes(v, memo, inner) for v in node.value)
+    else:
+        n = 1
+    memo[id(node)] = n
+    return n
 
 
 def config_hash(obj: BaseModel) -> str:

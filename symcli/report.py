@@ -217,11 +217,16 @@ def load_cells(root: Path) -> list[Cell]:
         raise UserError(f"cannot read {root / 'results.parquet'} ({type(e).__name__}: {e})") from None
     if df.empty or "cell" not in df.columns:
         raise UserError(f"{root / 'results.parquet'} lists no cells; run `symcli run CONFIG` first")
+    from symcli.runs import read_status
+
     cells = []
     for rec in df.to_dict("records"):
         row = {k: (None if _missing(v) else (v.item() if isinstance(v, np.generic) else v)) for k, v in rec.items()}
         folder = root / str(row["cell"])
         c = Cell(row, folder)
+        state, status = read_status(folder)
+        if state == "damaged":  # named in the report; its files are not read
+            row["status"], row["error"] = "damaged", f"{status['problem']}; `symcli run` recomputes it"
         cfg = _read_json(folder / "config.json") or {}
         row["beta_grid"] = (cfg.get("cell") or {}).get("beta", row.get("beta"))
         if row.get("status") == "done":
@@ -725,7 +730,8 @@ def failed_table(cells: list[Cell]) -> Table:
         for c in cells
         if c.row.get("status") != "done"
     ]
-    return Table("failed", "Failed cells", [Col("cell", "cell"), Col("status", "status"), Col("error", "error")], rows)
+    cols = [Col("cell", "cell"), Col("status", "status"), Col("error", "error")]
+    return Table("failed", "Failed or damaged cells", cols, rows)
 
 
 def _mean(vals) -> float | None:
@@ -1021,9 +1027,10 @@ def _header(root: Path, cells: list[Cell]) -> list[tuple[str, str]]:
     e, f, n, g = (cfg.get(k) or {} for k in ("embedding", "fit", "nets", "grid"))
     done = sum(c.done for c in cells)
     failed = sum(c.row.get("status") == "failed" for c in cells)
+    damaged = sum(c.row.get("status") == "damaged" for c in cells)
     out = [
         ("run", f"{cfg.get('name', root.name)} ({root})"),
-        ("cells", f"{len(cells)}: {done} done, {failed} failed"),
+        ("cells", f"{len(cells)}: {done} done, {failed} failed" + (f", {damaged} damaged" if damaged else "")),
     ]
     if g:
         out.append(("grid", "; ".join(f"{k} {v}" for k, v in g.items())))
@@ -1088,7 +1095,7 @@ def blocks(c: Content) -> list[tuple]:
         b += [("h", 3, c.summary.title), ("table", c.summary), ("h", 3, "Per cell")]
     b.append(("table", c.metrics))
     if c.failed.rows:
-        b += [("h", 3, f"Failed cells ({len(c.failed.rows)})"), ("table", c.failed)]
+        b += [("h", 3, f"Failed or damaged cells ({len(c.failed.rows)})"), ("table", c.failed)]
     if c.by_depth.rows:
         b += [("h", 2, "Symmetry"), ("h", 3, c.by_depth.title), ("table", c.by_depth), ("p", c.by_depth.note)]
         if grouped:
@@ -1304,6 +1311,7 @@ def build_report(run: str | Path, fmt: str | None = None) -> dict:
         "cells": len(cells),
         "done": sum(c.done for c in cells),
         "failed": sum(c.row.get("status") == "failed" for c in cells),
+        "damaged": [c.name for c in cells if c.row.get("status") == "damaged"],
         "contradictions": len(content.bad),
         "notes": notes,
     }

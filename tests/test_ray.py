@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,7 @@ def config(tmp_path, monkeypatch):
     write_imdb(root, n_neg=40, n_pos=40, n_test=30)
     monkeypatch.setenv("SYMCLI_MIRROR", str(root))
     # one cell fails (more training texts than embedded), the others must finish
-    cfg = {**CONFIG, "grid": {**CONFIG["grid"], "n_train": [14, 500]}}
+    cfg = {**CONFIG, "embedding": {"model": "mock-16", "limit": None}, "grid": {**CONFIG["grid"], "n_train": [14, 500]}}
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path
@@ -32,11 +33,11 @@ def config(tmp_path, monkeypatch):
 
 def test_ray_backend_matches_local(tmp_path, config, monkeypatch):
     local = CliRunner().invoke(app, ["run", str(config), "--json"])
-    assert local.exit_code == 0, local.output
+    assert local.exit_code == 1, local.output  # the n_train 500 cells fail
     local_df = pd.read_parquet(tmp_path / "results" / "t" / "results.parquet")
     monkeypatch.setenv("SYMCLI_RESULTS_DIR", str(tmp_path / "ray-results"))
     res = CliRunner().invoke(app, ["run", str(config), "--backend", "ray", "--json"])
-    assert res.exit_code == 0, res.output
+    assert res.exit_code == 1, res.output
     out = json.loads(res.stdout)
     assert (out["cells"], out["computed"], out["failed"]) == (8, 8, 4)
     ray_df = pd.read_parquet(tmp_path / "ray-results" / "t" / "results.parquet")
@@ -56,7 +57,7 @@ def test_embed_through_ray_fills_the_cache_a_local_embed_reuses(tmp_path, monkey
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert (out["texts"], out["embedded"]) == (50, 50)
-    first = np.load(tmp_path / "data" / "embeddings" / "imdb" / "mock-8" / "train.npy")
+    first = np.load(Path(out["output"]) / "train.npy")
     again = json.loads(CliRunner().invoke(app, ["embed", "imdb", "--model", "mock-8", "--json"]).stdout)
     assert (again["embedded"], again["cached"]) == (0, 50)
-    np.testing.assert_array_equal(np.load(tmp_path / "data" / "embeddings" / "imdb" / "mock-8" / "train.npy"), first)
+    np.testing.assert_array_equal(np.load(Path(again["output"]) / "train.npy"), first)

@@ -14,6 +14,7 @@ from symcli.errors import UserError
 from symcli.lasso.directions import Directions
 from symcli.lasso.features import FAMILIES, PLANE, REFLECTION, enumerate_vertices, n_vertices_per_direction, psi
 from symcli.numerics import DEDUPE_RESOLUTION, OFFSET_EPS
+from symcli.sizes import human_bytes
 
 PIN_RULES = ("paper", "all")
 #: Entries of the value matrix handled at once while building (bounds intermediate memory).
@@ -89,14 +90,6 @@ class Dictionary:
                 rec["z"] = float(z[j])
             out.append(rec)
         return out
-
-
-def human_bytes(n: float) -> str:
-    """1.5e9 -> '1.5 GB', 2e6 -> '2 MB'."""
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:.3g} {unit}"
-    return f"{n:.0f} B"
 
 
 def count_candidates(directions: Directions, N: int, depth: int, pin_rule: str) -> int:
