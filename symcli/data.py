@@ -333,6 +333,8 @@ def download(
     spec = get_spec(dataset)
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be a positive number of rows, got {limit}")
+    if seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {seed}")
     mirror_str = str(mirror).strip() if mirror is not None else ""
     source: dict = {}
     tables: dict[str, pa.Table] = {}

@@ -512,6 +512,12 @@ def embed_dataset(
         raise UserError(f"--max-length must be a positive number of tokens, got {max_length}")
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be a positive number of rows, got {limit}")
+    if seed < 0:
+        raise UserError(f"--seed must be 0 or more, got {seed}")
+    if backend not in ("local", "ray"):
+        raise UserError(f"unknown backend {backend!r}; choose local or ray")
+    if device != "auto":
+        resolve_device(device)  # an explicit device that is not here is refused before anything is written
     spec = get_spec(dataset)
     manifest = load_manifest(spec.name)
     mspec = resolve_model(model, pooling, revision)
@@ -548,8 +554,6 @@ def embed_dataset(
 
             remote = fill_cache_ray(cache, mspec, used["device"], max_length, texts, pairs, batch_size or auto, address)
             cache = EmbeddingCache.open(root, header)  # index the shards the Ray actors wrote
-        elif backend != "local":
-            raise UserError(f"unknown backend {backend!r}; choose local or ray")
         try:
             X, counts = encode_with_cache(texts, pairs, cache, make_encoder, batch_size, auto, progress)
             counts["embedded"] += remote

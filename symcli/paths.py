@@ -22,12 +22,19 @@ _STALE = re.compile(r"\..+\.symcli-(?:tmp|old)-(\d+)")
 
 def data_dir() -> Path:
     """Root of downloaded data and embeddings caches ($SYMCLI_DATA_DIR, default ./data)."""
-    return Path(os.environ.get("SYMCLI_DATA_DIR", "data"))
+    return _folder("SYMCLI_DATA_DIR", "data")
 
 
 def results_dir() -> Path:
     """Root of run results ($SYMCLI_RESULTS_DIR, default ./results)."""
-    return Path(os.environ.get("SYMCLI_RESULTS_DIR", "results"))
+    return _folder("SYMCLI_RESULTS_DIR", "results")
+
+
+def _folder(var: str, default: str) -> Path:
+    path = Path(os.environ.get(var) or default)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path} is a file, not a folder; move it or set ${var} to a folder")
+    return path
 
 
 def check_run_name(name: str) -> str:

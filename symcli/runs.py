@@ -33,6 +33,7 @@ from symcli.errors import UserError
 from symcli.paths import (
     atomic_write_bytes,
     clean_stale,
+    data_dir,
     publish_dir,
     run_folder,
     sha256_bytes,
@@ -428,6 +429,7 @@ def run_config(
     root = run_folder(cfg.name)
     if root.exists() and not root.is_dir():
         raise UserError(f"{root} is a file, not a run folder; move it or choose another run name")
+    data_dir()  # a data path that is a file is refused before anything is written
     cells = cfg.cells(max_cells)
     states = {c.name: read_status(root / c.name) for c in cells}
     todo = [c for c in cells if force or states[c.name][0] != "done"]
@@ -454,6 +456,8 @@ def run_config(
     for dataset in dict.fromkeys(c.dataset for c in todo):
         try:
             prepared[dataset] = prepare_dataset(cfg, dataset, log)
+        except OSError:  # a fault of the environment (full disk, permissions): stop here, nothing to record
+            raise
         except Exception as e:  # recorded in each of the dataset's cells (finished ones are kept)
             prepared[dataset] = f"preparing {dataset} failed: {e}"
     if backend == "ray":
