@@ -100,8 +100,8 @@ class _EncoderActor:
     """Ray Data actor: loads the encoder once, encodes batches and writes each as a cache shard."""
 
     def __init__(self, cache_root: str, header: list, mspec, device: str, max_length: int | None, batch_size: int):
-        from symcli.embed import load_encoder
         from symcli.embedding_cache import EmbeddingCache
+        from symcli.encoders import load_encoder
 
         self.cache = EmbeddingCache.open(Path(cache_root), header)
         self.encoder = load_encoder(mspec, device, max_length)

@@ -26,7 +26,7 @@ import numpy as np
 
 from symcli.errors import UserError
 from symcli.lasso.features import psi
-from symcli.paths import atomic_write_bytes, publish_dir, results_dir, staging_dir
+from symcli.paths import atomic_write_bytes, clean_stale, publish_dir, results_dir, staging_dir
 
 FORMATS = ("md", "html", "csv", "latex")
 MAX_CELL_FIGURES = 24
@@ -1276,6 +1276,7 @@ def build_report(run: str | Path, fmt: str | None = None) -> dict:
     root = resolve_run(run)
     cells = load_cells(root)
     final = root / "report"
+    clean_stale(root)  # staging of killed commands (dead processes only)
     stage = staging_dir(final)
     written: list[str] = []
 

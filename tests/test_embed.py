@@ -17,7 +17,7 @@ import pytest
 from text_fixtures import sentence, symcli_cmd, write_glue_pair, write_imdb
 from typer.testing import CliRunner
 
-from symcli import data, embed, embedding_cache
+from symcli import data, embed, embedding_cache, encoders
 from symcli.cli import app
 from symcli.errors import UserError
 
@@ -63,7 +63,7 @@ def test_second_embed_of_the_same_texts_embeds_nothing(tmp_path, downloaded):
     raw = pq.read_table(tmp_path / "data" / "raw" / "imdb" / "train.parquet")
     assert np.array_equal(np.load(folder / "train.labels.npy"), raw["label"].to_numpy())
     assert np.array_equal(np.load(folder / "train.idx.npy"), raw["idx"].to_numpy())
-    expected = embed.MockEncoder(16).encode(raw["text"].to_pylist(), None, 4)
+    expected = encoders.MockEncoder(16).encode(raw["text"].to_pylist(), None, 4)
     assert np.array_equal(X1, expected)
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["source"]["kind"] == "mirror" and meta["splits"]["test"]["rows"] == 12
@@ -85,8 +85,8 @@ def test_pair_task_embeds_text_with_text_pair(tmp_path, downloaded):
     raw = pq.read_table(tmp_path / "data" / "raw" / "glue" / "mrpc" / "train.parquet")
     idx = np.load(folder / "train.idx.npy")
     rows = raw.take(idx)
-    pairs = embed.MockEncoder(8).encode(rows["text"].to_pylist(), rows["text_pair"].to_pylist(), 8)
-    alone = embed.MockEncoder(8).encode(rows["text"].to_pylist(), None, 8)
+    pairs = encoders.MockEncoder(8).encode(rows["text"].to_pylist(), rows["text_pair"].to_pylist(), 8)
+    alone = encoders.MockEncoder(8).encode(rows["text"].to_pylist(), None, 8)
     X = np.load(folder / "train.npy")
     assert np.array_equal(X, pairs) and not np.allclose(X, alone)
     assert np.load(folder / "test.labels.npy").tolist() == [-1] * 6
@@ -175,7 +175,7 @@ def test_cache_survives_reopen_and_compaction(tmp_path, monkeypatch):
     header = ["mock", "mock", "model", None, "fp32"]
     cache = embedding_cache.EmbeddingCache.open(tmp_path, header)
     key = cache.key_fn()
-    vecs = embed.MockEncoder(6).encode(texts, None, 8)
+    vecs = encoders.MockEncoder(6).encode(texts, None, 8)
     for s in range(0, 40, 8):  # five shards
         cache.put([key(t, None) for t in texts[s : s + 8]], vecs[s : s + 8])
     assert len(list(cache.folder.glob("*.keys.npy"))) == 5
@@ -207,14 +207,14 @@ def test_hub_model_ids_resolve_offline_from_the_local_cache(tmp_path, monkeypatc
     refs = tmp_path / "hf_home" / "hub" / "models--org--tiny-bert" / "refs"
     refs.mkdir(parents=True)
     (refs / "main").write_text(sha)
-    spec = embed.resolve_model("org/tiny-bert", pooling="cls")
+    spec = encoders.resolve_model("org/tiny-bert", pooling="cls")
     assert (spec.model_id, spec.revision, spec.kind, spec.local_only) == ("org/tiny-bert", sha, "hf", True)
     assert spec.slug == "org__tiny-bert-cls"
     with pytest.raises(UserError, match="org/other@main is not in the local cache"):
-        embed.resolve_model("org/other")
-    packaged = embed.resolve_model("all-MiniLM-L6-v2") if HAVE_MODEL else None
+        encoders.resolve_model("org/other")
+    packaged = encoders.resolve_model("all-MiniLM-L6-v2") if HAVE_MODEL else None
     if packaged is not None:
-        assert packaged.model_id == embed.DEFAULT_MODEL and packaged.revision.startswith("pypi:")
+        assert packaged.model_id == encoders.DEFAULT_MODEL and packaged.revision.startswith("pypi:")
 
 
 def test_explicit_device_without_it_is_a_user_error():
@@ -222,8 +222,8 @@ def test_explicit_device_without_it_is_a_user_error():
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
     with pytest.raises(UserError, match="--device cuda: no CUDA device"):
-        embed.resolve_device("cuda")
-    assert embed.resolve_device("auto") in ("cpu", "mps")
+        encoders.resolve_device("cuda")
+    assert encoders.resolve_device("auto") in ("cpu", "mps")
 
 
 def test_progress_bar_reports_texts_per_second(tmp_path, downloaded):

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from symcli import data, embedding_cache
 from symcli.cli import app
-from symcli.embed import MockEncoder
+from symcli.encoders import MockEncoder
 
 BASE = {
     "name": "t",
@@ -236,7 +236,7 @@ def test_two_embeds_of_one_dataset_at_once(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
     write_imdb(mirror, n_neg=100, n_pos=100, n_test=20)
     data.download("imdb", mirror=mirror)
-    from symcli.embed import resolve_model
+    from symcli.encoders import resolve_model
 
     spec = resolve_model("mock-16")
     cache = embedding_cache.EmbeddingCache.open(
