@@ -172,8 +172,9 @@ def test_a_concurrent_embed_with_another_limit_never_changes_a_runs_rows(tmp_pat
 
 
 def test_a_cell_refuses_embeddings_that_changed_after_planning(tmp_path, mirror):
+    from symcli.cell_data import prepare_dataset
     from symcli.config import load_config
-    from symcli.runs import execute_cell, prepare_dataset
+    from symcli.runs import execute_cell
 
     cfg = load_config(_write(tmp_path, BASE))
     prep = prepare_dataset(cfg, "imdb", lambda s: None)
