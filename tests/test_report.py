@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from helpers import reseal
 from text_fixtures import sentence
 from typer.testing import CliRunner
 
@@ -180,6 +181,7 @@ def test_contradiction_is_shown_first(run_root, tmp_path):
     bad = {**m["nets"][0], "objective": m["objective"] * 0.9, "ratio_to_lasso": 0.9}
     m["contradictions"] = [bad]
     (cell / "metrics.json").write_text(json.dumps(m))
+    reseal(cell, "metrics.json")  # a finished result that holds a contradiction, not a damaged file
     res = CliRunner().invoke(app, ["report", str(root)])
     assert res.exit_code == 0, res.output
     assert "1 trained network(s) contradict the theory" in res.stderr
