@@ -101,6 +101,23 @@ def test_cleanup_removes_only_symcli_staging_of_dead_processes(tmp_path, mirror)
     assert not stale.exists() and live.is_dir()
 
 
+def test_download_and_embed_clean_their_own_stale_staging(tmp_path, mirror):
+    dead = _dead_pid()
+    assert _invoke("download", "imdb").exit_code == 0
+    first = json.loads(_invoke("embed", "imdb", "--model", "mock-8", "--json").stdout)
+    out, ns = Path(first["output"]), next((tmp_path / "data" / "cache" / "embeddings").iterdir())
+    places = [tmp_path / "data" / "raw", out.parent, ns]
+    stale = [p / f".x.symcli-tmp-{dead}" for p in places]
+    live = [p / f".y.symcli-tmp-{os.getpid()}" for p in places]
+    user = [p / ".mine.tmp-1" for p in places]
+    for p in stale + live + user:
+        p.write_bytes(b"x" * 1000)
+    assert _invoke("download", "imdb").exit_code == 0
+    assert _invoke("embed", "imdb", "--model", "mock-8").exit_code == 0
+    assert not any(p.exists() for p in stale)
+    assert all(p.exists() for p in live + user)
+
+
 def _dead_pid() -> int:
     proc = subprocess.Popen(["true"])
     proc.wait()
