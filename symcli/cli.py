@@ -90,7 +90,7 @@ def fit(
     """Fit the reflection Lasso of a depth-L |.| network to a data file (--input) or to a dataset's
     embeddings (DATASET --dim d), certify it, and optionally train ordinary networks beside it (--nets)."""
     args = dict(locals())
-    from symcli.fit import FitOptions, NetsOptions
+    from symcli.fit import FitOptions, NetsOptions, first_nonfinite
     from symcli.fit import fit as run_fit
     from symcli.nets import TrainConfig
     from symcli.problem import load_problem
@@ -100,13 +100,11 @@ def fit(
             raise UserError("give either a DATASET (e.g. glue/sst2 --dim 2) or --input FILE, not both or neither")
         if dataset is None and (beta is None or betas is not None):
             raise UserError("--input needs --beta B (an absolute beta > 0); --betas is for datasets")
-        if dataset is not None:
-            result = _fit_dataset(args)
-            typer.echo(json.dumps(result)) if as_json else _print_summary(result)
-            return
+        # every option is checked here, in both modes, before any data is read, downloaded or written
         opts = FitOptions(
             depth=depth,
-            beta=beta,
+            beta=beta if beta is not None else 0.05,  # dataset mode without --beta: fractions of beta_max
+            beta_is_fraction=beta is None,
             directions=[s.strip() for s in directions.split(",") if s.strip()],
             pins=pins,
             norm=norm,
@@ -128,13 +126,21 @@ def fit(
             device=device,
         )
         cfg.validate()
+        nets_opts = NetsOptions(count=nets, cfg=cfg, baseline=baseline)
         if nets < 0:
             raise UserError(f"--nets must be 0 or more, got {nets}")
-        result = run_fit(load_problem(input), opts, NetsOptions(count=nets, cfg=cfg, baseline=baseline))
+        if dataset is not None:
+            result = _fit_dataset(args)
+        else:
+            result = run_fit(load_problem(input), opts, nets_opts)
     except UserError as e:
         fail(e)
+    bad = first_nonfinite(result)
+    if bad is not None:  # never NaN/Infinity in the output: a bug, not bad input (exit 1)
+        typer.echo(f"error: the result has a non-finite value at {bad}; please report this", err=True)
+        raise typer.Exit(1)
     if as_json:
-        typer.echo(json.dumps(result))
+        typer.echo(json.dumps(result, allow_nan=False))
     else:
         _print_summary(result)
 

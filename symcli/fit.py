@@ -5,6 +5,7 @@ The returned dict is the `symcli fit --json` object.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field, replace
 
@@ -13,12 +14,13 @@ import numpy as np
 from symcli.errors import UserError
 from symcli.lasso.certificate import Certificate, certify
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
-from symcli.lasso.directions import direction_set
+from symcli.lasso.directions import USER_DIRECTION_SETS, direction_set, direction_set_bytes
 from symcli.lasso.features import FAMILIES, psi
-from symcli.lasso.solvers import SOLVERS, LassoResult, beta_max, residual, solve
+from symcli.lasso.solvers import SOLVERS, LassoResult, beta_max, check_beta, residual, solve
 from symcli.lasso.streaming import plan_streaming
-from symcli.numerics import CERTIFICATE_TOL, REFINE_TOL, SUPPORT_TOL
+from symcli.numerics import BETA_MIN_FRACTION, CERTIFICATE_TOL, REFINE_TOL, SEED_MAX, SUPPORT_TOL
 from symcli.problem import Problem
+from symcli.sizes import human_bytes
 from symcli.symmetry import held_out_points, lasso_symmetry
 
 DEPTHS = (2, 3, 4)
@@ -46,20 +48,39 @@ class FitOptions:
     max_refine_rounds: int = 100
 
     def validate(self) -> None:
+        """UserError for any option out of range; needs no data (run before anything is read or written)."""
         if self.depth not in DEPTHS:
             raise UserError(f"unsupported depth {self.depth}; choose 2, 3 or 4")
         if not np.isfinite(self.beta) or self.beta <= 0:
             raise UserError(f"beta must be a positive number, got {self.beta}; pass e.g. --beta 0.05")
+        if self.beta < np.finfo(np.float64).tiny:
+            raise UserError(f"beta {self.beta:g} is subnormal (below 2.2e-308); pass e.g. --beta 0.05")
+        if self.beta_is_fraction and self.beta < BETA_MIN_FRACTION:
+            raise UserError(
+                f"beta fraction {self.beta:g} is below {BETA_MIN_FRACTION:g} of beta_max, where the Lasso is "
+                "interpolation up to rounding; pass a larger fraction"
+            )
+        if not self.directions:
+            raise UserError("no direction set given; pass e.g. --directions spanned or --directions spanned,axis")
+        unknown = [s for s in self.directions if s not in USER_DIRECTION_SETS]
+        if unknown:
+            raise UserError(
+                f"unknown direction set {unknown[0]!r}; choose from {', '.join(USER_DIRECTION_SETS)} (comma-separated)"
+            )
+        if not 0 <= self.seed <= SEED_MAX:
+            raise UserError(f"--seed must be an integer from 0 to {SEED_MAX}, got {self.seed}")
+        if self.max_refine_rounds < 0:
+            raise UserError(f"max_refine_rounds must be 0 or more, got {self.max_refine_rounds}")
         if self.pins is not None and self.pins not in PIN_RULES:
             raise UserError(f"unknown pin rule {self.pins!r}; choose paper or all")
         if self.norm not in NORMS:
             raise UserError(f"unknown first-layer norm {self.norm!r}; choose l2 or l1")
         if self.solver not in SOLVERS:
             raise UserError(f"unknown solver {self.solver!r}; choose fast, cvxpy or stream")
-        if self.stream_memory is not None and self.stream_memory <= 0:
-            raise UserError("--stream-memory must be positive, e.g. 256MB")
-        if self.max_memory <= 0:
-            raise UserError("--max-memory must be positive, e.g. 4GB")
+        if self.stream_memory is not None and not (0 < self.stream_memory < math.inf):
+            raise UserError(f"--stream-memory must be a positive finite size, e.g. 256MB, got {self.stream_memory:g}")
+        if not (0 < self.max_memory < math.inf):
+            raise UserError(f"--max-memory must be a positive finite size, e.g. 4GB, got {self.max_memory:g}")
         if self.n_directions is not None and self.n_directions < 1:
             raise UserError(f"--n-directions must be at least 1, got {self.n_directions}")
 
@@ -144,17 +165,34 @@ def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOption
     warned about, never hidden."""
     import sys
 
-    from symcli.nets import TrainConfig, train_baseline, train_parallel
+    from symcli.nets import TrainConfig, train_baseline, train_parallel, training_bytes
     from symcli.symmetry import network_symmetry
 
     cfg = nets.cfg or TrainConfig()
     cfg.validate()
+    if nets.count < 0:
+        raise UserError(f"--nets must be 0 or more, got {nets.count}")
     width = cfg.width or max(2 * out["nnz"], 20)
     X, y, lasso = problem.X, problem.y, out["objective"]
+    N, need = len(X), training_bytes(*X.shape, opts.depth, width, nets.baseline)
+    if need > opts.max_memory:
+        raise UserError(
+            f"training networks of width {width:,} on {N} points needs about {human_bytes(need)}, over "
+            f"--max-memory {human_bytes(opts.max_memory)}; lower --width or raise --max-memory"
+        )
+
+    def finite(res, what: str, seed: int) -> None:
+        if not math.isfinite(res.objective):
+            raise UserError(
+                f"training the {what} (seed {seed}, --optimizer {cfg.optimizer}, --lr {cfg.lr:g}) diverged to "
+                f"P = {res.objective}; lower --lr (or rescale the data)"
+            )
+
     out["nets"], out["contradictions"], net_sym = [], [], []
     for k in range(nets.count):
         seed = opts.seed + k
         res = train_parallel(X, y, opts.beta, opts.depth, width, opts.norm, cfg, seed)
+        finite(res, "parallel network", seed)
         rec = _run_record(problem, res.model, res.objective, lasso, seed, res.seconds, res.epochs)
         rec["width"] = width
         out["nets"].append(rec)
@@ -176,6 +214,7 @@ def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOption
         for k in range(nets.count or 1):
             seed = opts.seed + k
             res = train_baseline(X, y, opts.beta, opts.depth, width, cfg, seed, nets.activation)
+            finite(res, f"{nets.activation} MLP", seed)
             rec = _run_record(problem, res.model, res.objective, lasso, seed, res.seconds, res.epochs)
             rec["objective_kind"] = f"{nets.activation} MLP, weight decay (beta/2) sum w^2"
             out["baseline"].append(rec)
@@ -190,7 +229,15 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
     t0 = time.perf_counter()
     X, y = problem.X, problem.y
     N, d = X.shape
+    if np.ptp(y) == 0:
+        raise UserError(f"the targets are constant (every y = {y[0]:g}): there is nothing to fit; give varying targets")
     pin_rule = opts.pins or ("all" if d == 1 else "paper")
+    need = direction_set_bytes(opts.directions, N, d, opts.n_directions)
+    if need > opts.max_memory:  # every direction adds columns too: the dictionary could never fit either
+        raise UserError(
+            f"the direction set alone would need {human_bytes(need)} for N = {N}, d = {d}, over --max-memory "
+            f"{human_bytes(opts.max_memory)}; sample fewer directions with --n-directions, or lower N"
+        )
     dirs = direction_set(opts.directions, X, opts.norm, opts.n_directions, opts.seed)
     # too large to materialise (or --solver stream): price it in chunks instead (lasso/streaming.py)
     stream = plan_streaming(X, opts.depth, dirs, pin_rule, opts.norm, opts.solver, opts.max_memory, opts.stream_memory)
@@ -200,8 +247,10 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
     if fraction is not None:
         bmax = stream.beta_max(y) if stream else beta_max(D.A, y)
         if bmax <= 0:
-            raise UserError("beta_max is 0 (the targets are constant on the training subset); nothing to fit")
+            raise UserError("beta_max is 0 (no feature varies with the targets on the training subset); nothing to fit")
         opts = replace(opts, beta=fraction * bmax, beta_is_fraction=False)
+    if not stream:  # the streaming solver checks after its first pricing pass (no extra pass)
+        check_beta(opts.beta, beta_max(D.A, y))
     D, res = stream.solve(y, opts.beta) if stream else (D, solve(D.A, y, opts.beta, opts.solver))
     lam, _ = residual(D.A, y, res.z)
     cert = certify(X, lam, opts.beta, opts.depth, opts.norm, D.directions.W, seed=opts.seed)
@@ -263,3 +312,17 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
     if nets is not None and (nets.count or nets.baseline):
         compare_nets(problem, out, opts, nets)
     return out
+
+
+def first_nonfinite(obj, where: str = "") -> str | None:
+    """The path (e.g. 'nets[0].objective') of the first NaN or infinite number in a JSON-like result, or
+    None: such a value must never reach `--json` output (JSON has no NaN or Infinity)."""
+    if isinstance(obj, float | np.floating):
+        return None if math.isfinite(obj) else where or "."
+    if isinstance(obj, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in obj.items())
+    elif isinstance(obj, list | tuple):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(obj))
+    else:
+        return None
+    return next((bad for key, v in items if (bad := first_nonfinite(v, key)) is not None), None)

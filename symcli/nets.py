@@ -22,6 +22,7 @@ from torch import nn
 
 from symcli.errors import UserError
 from symcli.lasso.network import ParallelAbsNet
+from symcli.numerics import MAX_NET_WIDTH
 
 OPTIMIZERS = ("adam", "adamw", "lbfgs")
 DEVICES = ("auto", "cpu", "cuda")
@@ -56,8 +57,12 @@ class TrainConfig:
             raise UserError(f"unknown optimizer {self.optimizer!r}; choose adam, adamw or lbfgs")
         if self.epochs < 1:
             raise UserError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.width is not None and self.width < 1:
-            raise UserError(f"--width must be at least 1, got {self.width}")
+        if self.patience < 1 or not (0 <= self.plateau_rtol < 1):
+            raise UserError(
+                f"patience must be >= 1 and plateau_rtol in [0, 1), got {self.patience} and {self.plateau_rtol}"
+            )
+        if self.width is not None and not 1 <= self.width <= MAX_NET_WIDTH:
+            raise UserError(f"--width must be from 1 to {MAX_NET_WIDTH:,} units, got {self.width:,}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise UserError(f"--lr must be a positive number, got {self.lr}")
         if self.restarts < 1:
@@ -67,6 +72,17 @@ class TrainConfig:
         if self.dtype not in ("float64", "float32"):
             raise UserError(f"unknown dtype {self.dtype!r}; choose float64 or float32")
         resolve_device(self.device)
+
+
+def training_bytes(N: int, d: int, depth: int, width: int, baseline: bool = False) -> float:
+    """Memory (float64) one training run needs about: parameters with their gradients and two Adam moments
+    (4 copies; the MLP's hidden layers are width x width), and the (N, width) activations autograd keeps,
+    two per layer."""
+    if baseline:
+        params = d * width + (depth - 2) * width * width + (depth - 1) * width + width + 1
+    else:
+        params = width * (d + 2 * depth) + 1
+    return 8.0 * (4 * params + 2 * N * width * depth)
 
 
 class MLP(nn.Module):

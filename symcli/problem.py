@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from symcli.errors import UserError
-from symcli.numerics import DTYPE
+from symcli.numerics import DATA_MAX, DATA_MIN, DTYPE
 
 
 @dataclass
@@ -27,15 +27,27 @@ class Problem:
 
 
 def _array(a, name: str, path: Path, ndim: int) -> np.ndarray:
+    if np.iscomplexobj(a):
+        raise UserError(f"{path}: {name} is complex; store real numbers only")
     try:
         a = np.array(a, dtype=DTYPE)  # a writable copy
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise UserError(f"{path}: {name} is not numeric; store numbers only") from None
     if a.ndim != ndim:
         shape = "(N, d)" if ndim == 2 else "(N,)"
         raise UserError(f"{path}: {name} has shape {a.shape}, expected {shape}; reshape it")
     if not np.all(np.isfinite(a)):
         raise UserError(f"{path}: {name} contains NaN or inf; remove or impute those rows")
+    if ndim == 2 and a.shape[1] == 0:
+        raise UserError(f"{path}: {name} has no feature columns (shape {a.shape}); add at least one numeric feature")
+    if len(a) == 0:
+        raise UserError(f"{path}: {name} has no rows; add data")
+    top = float(np.abs(a).max())
+    if top > DATA_MAX or 0 < top < DATA_MIN:
+        raise UserError(
+            f"{path}: the largest |value| in {name} is {top:.3g}, outside [{DATA_MIN:g}, {DATA_MAX:g}] where "
+            "float64 squares and products stay accurate; rescale it (and beta with it)"
+        )
     return a
 
 
@@ -49,6 +61,8 @@ def _table(path: Path):
     if "label" not in df.columns:
         raise UserError(f"{path}: no 'label' column; add the targets as a column named label")
     feats = df.drop(columns="label")
+    if feats.shape[1] == 0:
+        raise UserError(f"{path}: no feature columns besides 'label'; add at least one numeric feature column")
     bad = [c for c in feats.columns if not pd.api.types.is_numeric_dtype(feats[c])]
     if bad:
         raise UserError(f"{path}: non-numeric feature column(s) {', '.join(map(str, bad))}; drop or encode them")
@@ -58,6 +72,8 @@ def _table(path: Path):
 def load_problem(path: str | Path) -> Problem:
     """Read .npz (X, y, optional X_test, y_test) or .csv/.parquet (a 'label' column, numeric features)."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"input {path} is a folder; pass a .npz, .csv or .parquet file")
     if not path.is_file():
         raise UserError(f"input file {path} does not exist; pass an existing .npz, .csv or .parquet file")
     if path.suffix == ".npz":

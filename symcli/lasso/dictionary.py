@@ -12,7 +12,15 @@ import numpy as np
 
 from symcli.errors import UserError
 from symcli.lasso.directions import Directions
-from symcli.lasso.features import FAMILIES, PLANE, REFLECTION, enumerate_vertices, n_vertices_per_direction, psi
+from symcli.lasso.features import (
+    FAMILIES,
+    PLANE,
+    REFLECTION,
+    data_scale,
+    enumerate_vertices,
+    n_vertices_per_direction,
+    psi,
+)
 from symcli.numerics import DEDUPE_RESOLUTION, OFFSET_EPS
 from symcli.sizes import human_bytes
 
@@ -55,7 +63,7 @@ class Dictionary:
     def nesting(self, idx: np.ndarray | None = None) -> np.ndarray:
         """Number of nested mirror levels of each column: the count of nonzero offsets c_l."""
         c = self.c if idx is None else self.c[idx]
-        scale = max(float(np.abs(self.A).max(initial=0.0)), 1.0)
+        scale = data_scale(self.A)
         return (c > OFFSET_EPS * scale * 1e3).sum(axis=1)
 
     def extend(self, W: np.ndarray, span: np.ndarray, a, c, pins, family, A_new: np.ndarray) -> None:
@@ -170,7 +178,7 @@ def build_dictionary(
             f"--max-memory {human_bytes(max_memory)}; lower N, sample directions with --n-directions, "
             "or raise --max-memory"
         )
-    scale = max(float(np.abs(X).max(initial=0.0)), 1.0)
+    scale = data_scale(X)
     dir_idx = np.arange(len(directions)) if pin_rule == "paper" else _unique_rows(directions.W)
     per_dir = max(1, n_cand // max(len(dir_idx), 1)) * N
     step = max(1, CHUNK_ENTRIES // per_dir)

@@ -17,6 +17,8 @@ from symcli.lasso.geometry import hyperplanes_through, normalize
 from symcli.numerics import rng
 
 DIRECTION_SETS = ("spanned", "axis", "grid", "random", "refined")
+#: The sets a user can ask for (`refined` directions come from column generation).
+USER_DIRECTION_SETS = ("spanned", "axis", "grid", "random")
 
 
 @dataclass
@@ -58,9 +60,10 @@ def spanned(X: np.ndarray, norm: str, n_directions: int | None, seed: int) -> Di
     else:
         g = rng(seed)
         S = np.unique(np.sort(np.stack([g.choice(N, d, replace=False) for _ in range(n_directions)]), axis=1), axis=0)
-    normals, _ = hyperplanes_through(X, S)
-    scale = np.abs(X).max() ** (d - 1) if np.abs(X).max() > 0 else 1.0
-    keep = np.linalg.norm(normals, axis=1) > 1e-12 * scale
+    # normals of the unit-scaled data: the same directions, and no overflow of the degree-(d-1) minors
+    top = float(np.abs(X).max())
+    normals, _ = hyperplanes_through(X / top if top > 0 else X, S)
+    keep = np.linalg.norm(normals, axis=1) > 1e-12
     return Directions(normalize(normals[keep], norm), S[keep], np.full(int(keep.sum()), "spanned", dtype=object))
 
 
@@ -90,6 +93,28 @@ def grid(d: int, norm: str, n_directions: int | None) -> Directions:
 def random(d: int, norm: str, n_directions: int | None, seed: int) -> Directions:
     """Seeded Gaussian directions."""
     return _unspanned(rng(seed).standard_normal((n_directions or 100, d)), "random", norm)
+
+
+def count_directions(names: list[str], N: int, d: int, n_directions: int | None) -> int:
+    """How many directions direction_set(names, X (N, d), ...) creates at most (before dropping degenerate
+    spanned ones), without creating them."""
+    total = 0
+    for name in names:
+        if name == "spanned":
+            total += 1 if d == 1 else min(math.comb(N, d), n_directions or math.comb(N, d))
+        elif name == "axis":
+            total += d
+        elif name == "grid":
+            total += 1 if d == 1 else n_directions or (360 if d == 2 else 1000)
+        elif name == "random":
+            total += n_directions or 100
+    return total
+
+
+def direction_set_bytes(names: list[str], N: int, d: int, n_directions: int | None) -> float:
+    """The least memory the direction set occupies once built, however it is built: per direction its (d,)
+    float64 weights, (d,) int64 spanning indices and a reference to its set name (building it takes more)."""
+    return float(count_directions(names, N, d, n_directions)) * 8 * (2 * d + 1)
 
 
 def direction_set(names: list[str], X: np.ndarray, norm: str, n_directions: int | None, seed: int) -> Directions:

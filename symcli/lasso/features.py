@@ -22,6 +22,11 @@ FAMILIES = ("plane", "reflection", "midpoint")
 PLANE, REFLECTION, MIDPOINT = range(3)
 
 
+def data_scale(X: np.ndarray) -> float:
+    """The scale relative tolerances refer to: max |X| (1.0 for all-zero data)."""
+    return float(np.abs(X).max(initial=0.0)) or 1.0
+
+
 def psi(u: np.ndarray, c: np.ndarray) -> np.ndarray:
     """psi_c(u) = |...||u| - c_2| ... - c_(L-1)|.
 
@@ -115,7 +120,7 @@ class VertexBlock:
         A sign-resolved row p0 + s_2 c_2 + s_3 c_3 = t_n is a kink of psi only where the nested argument
         at that level vanishes (e.g. not for s_2 s_3 = -1 when c_3 > c_2); elsewhere the solution is a
         feature but no vertex of the arrangement, and its pins would be wrong."""
-        tol = OFFSET_EPS * max(scale, 1.0)
+        tol = OFFSET_EPS * scale
         ok = np.all(self.c >= -tol, axis=-1)
         c = np.maximum(self.c, 0.0)
         for r, lv in zip(self.system.point_rows, self.system.point_levels, strict=True):

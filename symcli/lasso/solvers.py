@@ -21,7 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import qr, qr_delete, qr_insert, solve_triangular
 
-from symcli.numerics import KKT_TOL
+from symcli.errors import UserError
+from symcli.numerics import BETA_MIN_FRACTION, KKT_TOL
 
 #: `stream` (lasso/streaming.py) prices implicit dictionaries; on a materialised matrix it is `fast`.
 SOLVERS = ("fast", "cvxpy", "stream")
@@ -62,6 +63,17 @@ class LassoResult:
 def beta_max(A: np.ndarray, y: np.ndarray) -> float:
     """Smallest beta for which z = 0 is optimal: max_j |A_j^T (y - mean y)|."""
     return float(np.abs(A.T @ (y - y.mean())).max(initial=0.0))
+
+
+def check_beta(beta: float, bmax: float) -> None:
+    """UserError when beta is below BETA_MIN_FRACTION of beta_max: the Lasso is then interpolation up to
+    rounding, which the solvers can neither stop on nor certify. (beta_max 0: z = 0 is exact, nothing to check.)"""
+    if bmax > 0 and beta < BETA_MIN_FRACTION * bmax:
+        raise UserError(
+            f"beta {beta:.3g} is below {BETA_MIN_FRACTION:g} x beta_max = {BETA_MIN_FRACTION * bmax:.3g} (beta_max "
+            f"{bmax:.3g}), where the Lasso is interpolation up to rounding and cannot be solved to a certified "
+            f"optimum; pass --beta {BETA_MIN_FRACTION * bmax:.3g} or more"
+        )
 
 
 def residual(A: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, float]:
@@ -243,15 +255,26 @@ def solve_fast(
 def solve_cvxpy(
     A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None = None, tol: float = 1e-10
 ) -> LassoResult:
-    """Reference: cvxpy + Clarabel on the full matrix (slow; for checking and small problems)."""
+    """Reference: cvxpy + Clarabel on the full matrix (slow; for checking and small problems).
+
+    Clarabel's tolerances are absolute, so it solves the problem rescaled to unit data: A / sa, y / sy,
+    beta / (sa sy), whose solution z' gives z = z' sy / sa (the objective scales by sy^2)."""
     import cvxpy as cp
 
     t0 = time.perf_counter()
     N, p = A.shape
+    sa = float(np.abs(A).max(initial=0.0)) or 1.0
+    sy = float(np.abs(y - y.mean()).max(initial=0.0)) or 1.0
     z, xi = cp.Variable(p), cp.Variable()
-    prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(A @ z + xi - y) + beta * cp.norm1(z)))
-    prob.solve(solver=cp.CLARABEL, tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol, max_iter=500)
-    zv = np.asarray(z.value, dtype=float)
+    objective = 0.5 * cp.sum_squares((A / sa) @ z + xi - (y - y.mean()) / sy) + beta / (sa * sy) * cp.norm1(z)
+    prob = cp.Problem(cp.Minimize(objective))
+    try:
+        prob.solve(solver=cp.CLARABEL, tol_gap_abs=tol, tol_gap_rel=tol, tol_feas=tol, max_iter=500)
+    except cp.error.SolverError as e:
+        raise UserError(f"cvxpy + Clarabel failed ({str(e).splitlines()[0]}); use --solver fast") from None
+    if z.value is None:
+        raise UserError(f"cvxpy + Clarabel found no solution (status {prob.status}); use --solver fast")
+    zv = np.asarray(z.value, dtype=float) * (sy / sa)
     yc = y - y.mean()
     scale = np.linalg.norm(yc) / max(float(np.linalg.norm(A - A.mean(0), axis=0).max(initial=0.0)), 1e-300)
     zv[np.abs(zv) < 1e-9 * scale] = 0.0  # interior-point iterates are never exactly zero

@@ -31,8 +31,8 @@ import numpy as np
 from symcli.errors import UserError
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, _unique_rows, dictionary_bytes
 from symcli.lasso.directions import Directions
-from symcli.lasso.features import PLANE, REFLECTION, VertexSystem, psi, vertex_systems
-from symcli.lasso.solvers import LassoResult, active_set_lasso, single_thread_blas
+from symcli.lasso.features import PLANE, REFLECTION, VertexSystem, data_scale, psi, vertex_systems
+from symcli.lasso.solvers import LassoResult, active_set_lasso, check_beta, single_thread_blas
 from symcli.numerics import DEDUPE_RESOLUTION, KKT_TOL, OFFSET_EPS
 
 #: Default bound on the memory of the pricing chunks in flight (bytes).
@@ -250,7 +250,7 @@ class ImplicitDictionary:
         self.X = np.asarray(X, dtype=np.float64)
         self.N = N = self.X.shape[0]
         self.depth, self.directions, self.pin_rule, self.norm = depth, directions, pin_rule, norm
-        self.scale = max(float(np.abs(self.X).max(initial=0.0)), 1.0)
+        self.scale = data_scale(self.X)
         if pin_rule == "paper":
             n_anchor = np.where(directions.span[:, 0] >= 0, 1, N)
             self.pair_start = np.concatenate([[0], np.cumsum(n_anchor)]).astype(np.int64)
@@ -639,6 +639,7 @@ def solve_stream(
     pool: int = 16,
     max_corr: float = 0.99,
     max_outer: int = 500,
+    check: bool = False,
 ) -> StreamResult:
     """Working-set solve of min 1/2 ||A z + xi 1 - y||^2 + beta ||z||_1 over idict's implicit columns A
     (N, p), for y (N,), beta > 0.
@@ -651,6 +652,8 @@ def solve_stream(
     full dictionary, in float64.
     backend 'torch' prices and solves the working set with torch (streaming_torch) on `device` (default
     cuda when present); 'auto' is torch on cuda when present, else numpy.
+    check: refuse (solvers.check_beta, UserError) a beta below BETA_MIN_FRACTION of beta_max, known after
+    the first pricing pass, before solving.
     """
     if not beta > 0:
         raise ValueError(f"beta must be positive, got {beta}")
@@ -658,10 +661,12 @@ def solve_stream(
         raise ValueError(f"unknown precision {precision!r}; choose float64 or float32")
     # BLAS work here is small (working set, candidates): threads only spin, badly so on busy cores
     with single_thread_blas():
-        return _solve_stream(idict, y, beta, tol, memory, precision, backend, device, grow, pool, max_corr, max_outer)
+        return _solve_stream(
+            idict, y, beta, tol, memory, precision, backend, device, grow, pool, max_corr, max_outer, check
+        )
 
 
-def _solve_stream(idict, y, beta, tol, memory, precision, backend, device, grow, pool, max_corr, max_outer):
+def _solve_stream(idict, y, beta, tol, memory, precision, backend, device, grow, pool, max_corr, max_outer, check):
     t_start = time.perf_counter()
     N = idict.N
     y = np.asarray(y, dtype=np.float64)
@@ -681,6 +686,8 @@ def _solve_stream(idict, y, beta, tol, memory, precision, backend, device, grow,
     n_pool = pool_size(N, memory, pool * grow)
     pr = price(ops64, yc, 0.0, None)
     bmax, passes, iters = pr.max_value, 1, 0
+    if check:
+        check_beta(beta, bmax)
     ws = _WorkingSet(idict)
     z, r = np.zeros(0), yc.copy()
     g_full, converged = bmax, bmax <= beta * (1 + tol)
@@ -796,7 +803,7 @@ class StreamPlan:
         return self._bmax[1]
 
     def solve(self, y: np.ndarray, beta: float) -> tuple[Dictionary, LassoResult]:
-        self.last = solve_stream(self.idict, y, beta, memory=self.memory, backend=self.backend)
+        self.last = solve_stream(self.idict, y, beta, memory=self.memory, backend=self.backend, check=True)
         self._bmax = (np.asarray(y, dtype=np.float64).copy(), self.last.beta_max)
         return self.last.dictionary, self.last.result
 
