@@ -75,9 +75,7 @@ class Table:
         return pd.DataFrame(rows, columns=keys).to_csv(index=False).encode()
 
     def markdown(self) -> str:
-        def esc(s: str) -> str:
-            return s.replace("|", "\\|").replace("\n", " ")
-
+        esc = md_escape
         lines = ["| " + " | ".join(esc(c.head) for c in self.cols) + " |", "|" + "---|" * len(self.cols)]
         for r in self.rows:
             cells = [self.text(r, c) for c in self.cols]
@@ -1183,22 +1181,33 @@ def render_html(c: Content, files: list[str]) -> str:
     return "\n".join(p) + "\n"
 
 
+def md_escape(s: str) -> str:
+    """Text (dataset texts, names) as inert Markdown, as html.escape and tex_escape do for the other formats:
+    no raw HTML (& < > become entities), no links, images or code spans ([ ] ` escaped), and nothing that
+    breaks a table row or line (backslash and | escaped, line breaks joined)."""
+    s = str(s).replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for ch in "|[]`":
+        s = s.replace(ch, "\\" + ch)
+    return " ".join(s.splitlines())
+
+
 def render_markdown(c: Content) -> str:
-    p = [f"# symcli report: {c.run}", ""]
+    e = md_escape
+    p = [f"# symcli report: {e(c.run)}", ""]
     for blk in blocks(c):
         kind = blk[0]
         if kind == "meta":
-            p += [f"- **{k}**: {v}" for k, v in blk[1]] + [""]
+            p += [f"- **{e(k)}**: {e(v)}" for k, v in blk[1]] + [""]
         elif kind == "alert":
-            p += [f"> **{blk[1]}**", ">"] + [f"> - {s}" for s in blk[2]] + [""]
+            p += [f"> **{e(blk[1])}**", ">"] + [f"> - {e(s)}" for s in blk[2]] + [""]
         elif kind in ("ok", "p"):
-            p += [blk[1], ""]
+            p += [e(blk[1]), ""]
         elif kind == "h":
-            p += ["#" * blk[1] + " " + blk[2], ""]
+            p += ["#" * blk[1] + " " + e(blk[2]), ""]
         elif kind == "table":
             p += [blk[1].markdown(), ""]
         elif kind == "figures":
-            p += [f"![{f.caption}](figures/{quote(f.file)})\n\n_{f.caption}_\n" for f in blk[1]]
+            p += [f"![{e(f.caption)}](figures/{quote(f.file)})\n\n_{e(f.caption)}_\n" for f in blk[1]]
     return "\n".join(p) + "\n"
 
 
