@@ -1,23 +1,21 @@
 """Bad input to `run`, configs, `download`, `embed` and `report` is refused at the door: exit code 2 (1 for a
 fault of the environment), one line on stderr starting `error:`, no traceback, no file written or changed.
 
-Each case runs the real entry point (symcli.cli.main) in this process; `refused` snapshots every file under
-the test's folder (sha256) before and after."""
+Each case runs the real entry point (symcli.cli.main) in this process through the harness of
+tests/test_robustness.py, which snapshots every file and folder under the test's folder before and after."""
 
 from __future__ import annotations
 
 import errno
-import hashlib
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
+from test_robustness import _run_inprocess, refused
 from text_fixtures import write_glue_pair, write_imdb
 
 from symcli import data
-from symcli.cli import main
 
 GOOD = {
     "name": "t",
@@ -25,37 +23,6 @@ GOOD = {
     "grid": {"dataset": ["imdb"], "depth": [2], "dim": [1], "n_train": [14], "beta": [0.05], "seed": [0]},
     "fit": {"n_test": 20},
 }
-
-
-def snapshot(root: Path) -> dict[str, str]:
-    """{relative path: sha256} of every file below root (folders listed too, as '')."""
-    return {
-        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""
-        for p in sorted(root.rglob("*"))
-    }
-
-
-def refused(args: list, capsys, rc: int = 2, hint: str | None = None, root: Path | None = None) -> str:
-    """Run `symcli ARGS` through the real entry point; assert exit code rc, one `error:` line on stderr, no
-    traceback, and (with root) nothing under root written or changed. Returns the error line."""
-    before = snapshot(root) if root else None
-    old = sys.argv
-    sys.argv = ["symcli", *map(str, args)]
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert e.value.code == rc, (args, out, err)
-    assert len(lines) == 1 and lines[0].startswith("error: "), (args, err)
-    assert "Traceback" not in out + err
-    if hint is not None:
-        assert hint in lines[0], (args, lines[0])
-    if root is not None:
-        assert snapshot(root) == before, f"{args} wrote or changed files"
-    return lines[0]
 
 
 def config(tmp_path: Path, edit: Callable[[dict], dict] | None = None, text: bytes | None = None) -> Path:
@@ -116,18 +83,18 @@ CONFIG_CASES = [
 
 
 @pytest.mark.parametrize(("edit", "text", "hint"), [c[1:] for c in CONFIG_CASES], ids=[c[0] for c in CONFIG_CASES])
-def test_bad_config_is_refused_at_the_door(tmp_path, capsys, edit, text, hint):
-    refused(["run", config(tmp_path, edit, text)], capsys, hint=hint, root=tmp_path)
-    refused(["run", config(tmp_path, edit, text), "--dry-run"], capsys, hint=hint, root=tmp_path)
+def test_bad_config_is_refused_at_the_door(tmp_path, edit, text, hint):
+    refused(["run", config(tmp_path, edit, text)], tmp_path, hint=hint, inprocess=True)
+    refused(["run", config(tmp_path, edit, text), "--dry-run"], tmp_path, hint=hint, inprocess=True)
 
 
-def test_training_on_cuda_without_a_device_is_refused_when_the_config_loads(tmp_path, capsys):
+def test_training_on_cuda_without_a_device_is_refused_when_the_config_loads(tmp_path):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
     for key in ("nets", "embedding"):
         path = config(tmp_path, lambda c, k=key: c | {k: (c.get(k) or {}) | {"device": "cuda"}})
-        refused(["run", path], capsys, hint=f"{key}.device is cuda", root=tmp_path)
+        refused(["run", path], tmp_path, hint=f"{key}.device is cuda", inprocess=True)
 
 
 RUN_ARG_CASES = [
@@ -143,23 +110,16 @@ RUN_ARG_CASES = [
 
 
 @pytest.mark.parametrize(("args", "hint"), [c[1:] for c in RUN_ARG_CASES], ids=[c[0] for c in RUN_ARG_CASES])
-def test_bad_run_arguments(tmp_path, capsys, monkeypatch, args, hint):
-    monkeypatch.chdir(tmp_path)
+def test_bad_run_arguments(tmp_path, args, hint):
     path = config(tmp_path)
-    refused([path if a == "CFG" else a for a in args], capsys, hint=hint, root=tmp_path)
+    refused([path if a == "CFG" else a for a in args], tmp_path, hint=hint, inprocess=True, cwd=tmp_path)
 
 
-def test_grid_above_the_cell_limit_names_the_way_out_and_the_limit_can_be_raised(tmp_path, capsys):
+def test_grid_above_the_cell_limit_names_the_way_out_and_the_limit_can_be_raised(tmp_path):
     path = config(tmp_path, grid(seed=list(range(30))))
-    refused(["run", path, "--max-cells", "10", "--dry-run"], capsys, hint="30 cells", root=tmp_path)
-    sys.argv, old = ["symcli", "run", str(path), "--max-cells", "30", "--dry-run"], sys.argv
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = old
-    out, err = capsys.readouterr()
-    assert e.value.code == 0 and err.splitlines()[0].startswith("30 cells:") and out.count("todo") == 30
+    refused(["run", path, "--max-cells", "10", "--dry-run"], tmp_path, hint="30 cells", inprocess=True)
+    rc, out, err = _run_inprocess(["run", str(path), "--max-cells", "30", "--dry-run"], None, tmp_path)
+    assert rc == 0 and err.splitlines()[0].startswith("30 cells:") and out.count("todo") == 30, err
 
 
 @pytest.fixture
@@ -193,10 +153,10 @@ DOWNLOAD_CASES = [
 
 
 @pytest.mark.parametrize(("args", "hint"), [c[1:] for c in DOWNLOAD_CASES], ids=[c[0] for c in DOWNLOAD_CASES])
-def test_bad_download(tmp_path, capsys, mirror, monkeypatch, args, hint):
+def test_bad_download(tmp_path, mirror, monkeypatch, args, hint):
     monkeypatch.delenv("SYMCLI_MIRROR", raising=False)
     args = [a.replace("M", str(mirror), 1) if a.startswith("M") else a for a in args]
-    refused(args, capsys, hint=hint, root=tmp_path)
+    refused(args, tmp_path, hint=hint, inprocess=True)
 
 
 @pytest.fixture
@@ -225,31 +185,22 @@ EMBED_CASES = [
 
 
 @pytest.mark.parametrize(("args", "env", "hint"), [c[1:] for c in EMBED_CASES], ids=[c[0] for c in EMBED_CASES])
-def test_bad_embed(downloaded, capsys, monkeypatch, args, env, hint):
-    for k, v in env.items():
-        monkeypatch.setenv(k, v)
-    refused(args, capsys, hint=hint, root=downloaded)
+def test_bad_embed(downloaded, args, env, hint):
+    refused(args, downloaded, env=env, hint=hint, inprocess=True)
 
 
-def test_embed_on_cuda_without_a_device(downloaded, capsys):
+def test_embed_on_cuda_without_a_device(downloaded):
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
-    refused(["embed", "imdb", "--model", "mock-4", "--device", "cuda"], capsys, hint="no CUDA", root=downloaded)
+    refused(["embed", "imdb", "--model", "mock-4", "--device", "cuda"], downloaded, hint="no CUDA", inprocess=True)
 
 
 @pytest.fixture
-def finished(tmp_path, mirror, monkeypatch, capsys) -> Path:
+def finished(tmp_path, mirror) -> Path:
     """A finished one-cell run named t."""
-    monkeypatch.setenv("SYMCLI_MIRROR", str(mirror))
-    sys.argv, old = ["symcli", "run", str(config(tmp_path))], sys.argv
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = old
-    assert e.value.code == 0, capsys.readouterr()
-    capsys.readouterr()
+    rc, _, err = _run_inprocess(["run", str(config(tmp_path))], {"SYMCLI_MIRROR": str(mirror)}, tmp_path)
+    assert rc == 0, err
     (tmp_path / "results" / "empty").mkdir()
     return tmp_path
 
@@ -266,52 +217,45 @@ REPORT_CASES = [
 
 
 @pytest.mark.parametrize(("args", "hint"), [c[1:] for c in REPORT_CASES], ids=[c[0] for c in REPORT_CASES])
-def test_bad_report(finished, capsys, monkeypatch, args, hint):
-    monkeypatch.chdir(finished)
+def test_bad_report(finished, args, hint):
     # a folder ./t2 in the working directory holding a copy of the run: a bare name never means it
     import shutil
 
     shutil.copytree(finished / "results" / "t", finished / "t2")
-    refused(args, capsys, hint=hint, root=finished)
+    refused(args, finished, hint=hint, inprocess=True, cwd=finished)
 
 
-def test_report_reads_a_cwd_folder_only_by_explicit_path(finished, capsys, monkeypatch):
+def test_report_reads_a_cwd_folder_only_by_explicit_path(finished):
     import shutil
 
-    monkeypatch.chdir(finished)
     shutil.copytree(finished / "results" / "t", finished / "t2")
-    sys.argv, old = ["symcli", "report", "./t2", "--format", "csv"], sys.argv
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = old
-    assert e.value.code == 0, capsys.readouterr()
+    rc, _, err = _run_inprocess(["report", "./t2", "--format", "csv"], None, finished)
+    assert rc == 0, err
     assert (finished / "t2" / "report" / "tables" / "metrics.csv").is_file()
 
 
-def test_damaged_results_parquet_is_one_line(finished, capsys):
+def test_damaged_results_parquet_is_one_line(finished):
     (finished / "results" / "t" / "results.parquet").write_bytes(b"PAR1 truncated")
-    refused(["report", "t"], capsys, hint="cannot read", root=finished)
+    refused(["report", "t"], finished, hint="cannot read", inprocess=True)
 
 
 # ------------------------------------------------------------------------------ faults of the environment
 
 
 @pytest.mark.parametrize("var", ["SYMCLI_RESULTS_DIR", "SYMCLI_DATA_DIR"])
-def test_results_or_data_path_that_is_a_file(tmp_path, capsys, monkeypatch, mirror, var):
+def test_results_or_data_path_that_is_a_file(tmp_path, monkeypatch, mirror, var):
     monkeypatch.setenv("SYMCLI_MIRROR", str(mirror))
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv(var, str(blocker))
-    line = refused(["run", config(tmp_path)], capsys, root=tmp_path)
+    line = refused(["run", config(tmp_path)], tmp_path, inprocess=True)
     assert str(blocker) in line and "is a file" in line
     if var == "SYMCLI_DATA_DIR":
-        refused(["download", "imdb", "--mirror", mirror], capsys, hint=str(blocker), root=tmp_path)
-        refused(["embed", "imdb"], capsys, hint=str(blocker), root=tmp_path)
+        refused(["download", "imdb", "--mirror", mirror], tmp_path, hint=str(blocker), inprocess=True)
+        refused(["embed", "imdb"], tmp_path, hint=str(blocker), inprocess=True)
 
 
-def test_full_disk_is_one_line_naming_the_path_exit_1(tmp_path, capsys, monkeypatch, mirror):
+def test_full_disk_is_one_line_naming_the_path_exit_1(tmp_path, monkeypatch, mirror):
     """ENOSPC at the first file written (simulated): exit 1, one line naming the path, nothing half-written."""
     from symcli import paths
 
@@ -323,7 +267,9 @@ def test_full_disk_is_one_line_naming_the_path_exit_1(tmp_path, capsys, monkeypa
         return real(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", full)
-    line = refused(["download", "imdb", "--mirror", mirror], capsys, rc=1, hint="No space left on device")
-    assert str(tmp_path / "data" / "raw") in line
+    rc, out, err = _run_inprocess(["download", "imdb", "--mirror", str(mirror)], None, tmp_path)
+    assert rc == 1 and out == "" and "Traceback" not in err, err
+    assert len(err.splitlines()) == 1 and err.startswith("error: No space left on device"), err
+    assert str(tmp_path / "data" / "raw") in err
     assert not list((tmp_path / "data").rglob("*.symcli-tmp-*"))  # staging removed on the way out
     assert paths.data_dir() == tmp_path / "data"
