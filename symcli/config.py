@@ -149,6 +149,36 @@ class RunConfig(_Strict):
         except UserError as e:
             raise ValueError(str(e)) from None
 
+    def fit_options(self, depth: int, beta: float, seed: int):
+        """The symcli.fit.FitOptions of one cell (beta a fraction of beta_max or absolute, per fit.beta_mode)."""
+        from symcli.fit import FitOptions
+
+        f = self.fit
+        return FitOptions(
+            depth=depth,
+            beta=beta,
+            beta_is_fraction=f.beta_mode == "fraction",
+            directions=list(f.directions),
+            pins=f.pins,
+            norm=f.norm,
+            solver=f.solver,
+            refine=f.refine,
+            max_memory=parse_bytes(f.max_memory),
+            n_directions=f.n_directions,
+            seed=seed,
+        )
+
+    def nets_options(self):
+        """The symcli.fit.NetsOptions of every cell (networks trained beside the Lasso)."""
+        from symcli.fit import NetsOptions
+        from symcli.nets import TrainConfig
+
+        n = self.nets
+        cfg = TrainConfig(
+            optimizer=n.optimizer, epochs=n.epochs, lr=n.lr, width=n.width, restarts=n.restarts, device=n.device
+        )
+        return NetsOptions(count=n.count, cfg=cfg, baseline=n.baseline)
+
     def cells(self, max_cells: int = MAX_CELLS) -> list[Cell]:
         """The grid, expanded in a fixed order (UserError above max_cells cells)."""
         g = self.grid
@@ -228,8 +258,9 @@ def load_config(path: str | Path) -> RunConfig:
 
 
 def check_feasible(cfg: RunConfig, where: str) -> None:
-    """Refuse, before any cell runs, values that could only fail inside every cell: n_train above the
-    embedded rows, training on cuda without a CUDA device."""
+    """Refuse, before any cell runs, values that could only fail inside cells: n_train above the embedded
+    rows, fit or network options out of range (each depth and beta of the grid, the largest seed), training or
+    embedding on cuda without a CUDA device."""
     limit = cfg.embedding.limit
     if limit is not None and max(cfg.grid.n_train) > limit:
         raise UserError(
@@ -242,6 +273,13 @@ def check_feasible(cfg: RunConfig, where: str) -> None:
 
             if not torch.cuda.is_available():
                 raise UserError(f"{where}: {key} is cuda but torch sees no CUDA device here; use auto or cpu")
+    try:
+        for depth, beta in itertools.product(cfg.grid.depth, cfg.grid.beta):
+            cfg.fit_options(depth, beta, max(cfg.grid.seed)).validate()
+        if cfg.nets.count or cfg.nets.baseline:
+            cfg.nets_options().cfg.validate()
+    except UserError as e:
+        raise UserError(f"{where}: {e}") from None
 
 
 def _expanded_nodes(node, memo: dict | None = None, active: frozenset = frozenset()) -> int:

@@ -41,7 +41,6 @@ from symcli.paths import (
     sha256_file,
     staging_dir,
 )
-from symcli.sizes import parse_bytes
 
 TIME_COLUMNS = ("time_s", "build_s", "solve_s", "nets_time_s", "created")
 
@@ -101,28 +100,10 @@ def run_dir(name_or_path: str) -> Path:
 
 def run_cell(cfg: RunConfig, cell: Cell, prep: Prepared, folder: Path) -> dict:
     """Fit one cell and publish its folder atomically; returns its metrics."""
-    from symcli.fit import FitOptions, NetsOptions, fit
-    from symcli.nets import TrainConfig
+    from symcli.fit import fit
 
     problem, proj, texts, facts = load_cell_data(cfg, cell, prep)
-    f, n = cfg.fit, cfg.nets
-    opts = FitOptions(
-        depth=cell.depth,
-        beta=cell.beta,
-        beta_is_fraction=f.beta_mode == "fraction",
-        directions=list(f.directions),
-        pins=f.pins,
-        norm=f.norm,
-        solver=f.solver,
-        refine=f.refine,
-        max_memory=parse_bytes(f.max_memory),
-        n_directions=f.n_directions,
-        seed=cell.seed,
-    )
-    train_cfg = TrainConfig(
-        optimizer=n.optimizer, epochs=n.epochs, lr=n.lr, width=n.width, restarts=n.restarts, device=n.device
-    )
-    out = fit(problem, opts, NetsOptions(count=n.count, cfg=train_cfg, baseline=n.baseline), texts=texts)
+    out = fit(problem, cfg.fit_options(cell.depth, cell.beta, cell.seed), cfg.nets_options(), texts=texts)
     out["cell"] = cell.model_dump()
     out["data"] = facts
     S = out["features"]
