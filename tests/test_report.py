@@ -24,7 +24,7 @@ from typer.testing import CliRunner
 from symcli.cli import app
 from symcli.config import RunConfig
 from symcli.lasso.features import psi
-from symcli.report import cell_function, kink_offsets
+from symcli.report.figures import cell_function, kink_offsets
 from symcli.runs import run_config
 
 CHROMIUM = Path("/usr/bin/chromium")

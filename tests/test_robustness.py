@@ -431,7 +431,7 @@ def test_report_markdown_escapes_html_in_texts(tmp_path, monkeypatch):
     for raw in ("<script", "<img", "</script"):  # ... but not as HTML
         assert raw not in md.lower()
     assert "&lt;script&gt;" in md
-    from symcli.report import Col, Table
+    from symcli.report.tables import Col, Table
 
     t = Table("t", "t", [Col("x", "text")], [{"x": p} for p in PAYLOADS]).markdown()
     body = t.splitlines()[2:]
