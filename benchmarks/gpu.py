@@ -95,7 +95,8 @@ def child_embed(spec: dict) -> dict:
 def child_lasso(spec: dict) -> dict:
     """One streaming solve, as `symcli fit --solver stream` runs it (memory bound, backend), after a small warm-up."""
     from symcli.lasso.directions import direction_set
-    from symcli.lasso.streaming import ImplicitDictionary, default_stream_memory, solve_stream
+    from symcli.lasso.implicit import ImplicitDictionary
+    from symcli.lasso.streaming import default_stream_memory, solve_stream
 
     memory = default_stream_memory(4e9)  # symcli fit's default --max-memory 4GB
 

@@ -65,8 +65,9 @@ def _child(spec: dict) -> dict:
     """One method on one problem, in this (fresh) process."""
     from symcli.lasso.dictionary import build_dictionary, count_candidates
     from symcli.lasso.directions import direction_set
+    from symcli.lasso.implicit import ImplicitDictionary
     from symcli.lasso.solvers import primal_dual, solve_cvxpy, solve_fast
-    from symcli.lasso.streaming import ImplicitDictionary, solve_stream
+    from symcli.lasso.streaming import solve_stream
 
     depth, d, N, beta, method = spec["depth"], spec["d"], spec["N"], spec["beta"], spec["method"]
     X, y = problem(N, d, spec["seed"])
@@ -154,7 +155,7 @@ def beta_for(depth: int, d: int, N: int, seed: int, args) -> float:
     if args.beta_fraction is None:
         return args.beta
     from symcli.lasso.directions import direction_set
-    from symcli.lasso.streaming import ImplicitDictionary
+    from symcli.lasso.implicit import ImplicitDictionary
 
     X, y = problem(N, d, seed)
     idict = ImplicitDictionary(

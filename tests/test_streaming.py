@@ -20,8 +20,10 @@ from symcli.fit import FitOptions, fit
 from symcli.lasso.dictionary import build_dictionary, dictionary_bytes
 from symcli.lasso.directions import direction_set
 from symcli.lasso.features import psi
+from symcli.lasso.implicit import ImplicitDictionary
+from symcli.lasso.pricing import NumpyOps
 from symcli.lasso.solvers import beta_max, solve_fast
-from symcli.lasso.streaming import ImplicitDictionary, NumpyOps, plan_streaming, solve_stream
+from symcli.lasso.streaming import plan_streaming, solve_stream
 from symcli.numerics import OBJECTIVE_RTOL, rel_diff
 from symcli.problem import Problem
 

@@ -20,7 +20,7 @@ def _torch():
 
 
 class TorchOps:
-    """streaming.NumpyOps in torch: the same kernels run on `device` (default cuda when present) in
+    """pricing.NumpyOps in torch: the same kernels run on `device` (default cuda when present) in
     float64 or float32. One chunk at a time (threads = 1); chunks are large on cuda."""
 
     name = "torch"
