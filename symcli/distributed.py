@@ -68,13 +68,19 @@ def ray_session(address: str | None):
 
 
 def run_cells_ray(
-    cfg, cells: list, prepared: dict, root: Path, address: str | None, log: Callable[[str], None]
+    cfg,
+    cells: list,
+    prepared: dict,
+    root: Path,
+    address: str | None,
+    log: Callable[[str], None],
+    execute_cell: Callable,
+    record_failure: Callable,
 ) -> Iterator[dict]:
-    """Run each cell as one Ray task (1 CPU; 1 GPU when the nets are asked to train on cuda); yield each
-    outcome of symcli.runs.execute_cell as it finishes."""
+    """Run each cell as one Ray task (1 CPU; 1 GPU when the nets are asked to train on cuda) of
+    execute_cell(cfg, cell, prepared, folder) (symcli.runs passes its own, and record_failure for a worker that
+    died); yield each outcome as it finishes."""
     with ray_session(address) as ray:
-        from symcli.runs import execute_cell
-
         gpus = 1 if cfg.nets.device == "cuda" else 0
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=0)(execute_cell)
         pending = {task.remote(cfg, c, prepared[c.dataset], root / c.name): c for c in cells}
@@ -85,8 +91,6 @@ def run_cells_ray(
             try:
                 yield ray.get(done[0])
             except Exception as e:  # the worker died: record it like a failing cell
-                from symcli.runs import record_failure
-
                 err = UserError(f"Ray task of {cell.name} died: {e}")
                 yield {
                     "cell": cell.name,

@@ -288,7 +288,7 @@ def run_config(
     if backend == "ray":
         from symcli.distributed import run_cells_ray
 
-        outcomes = run_cells_ray(cfg, todo, prepared, root, address, log)
+        outcomes = run_cells_ray(cfg, todo, prepared, root, address, log, execute_cell, record_failure)
     else:
         outcomes = (execute_cell(cfg, c, prepared[c.dataset], root / c.name) for c in todo)
     rows: dict[str, dict] = {}
