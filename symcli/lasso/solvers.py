@@ -24,7 +24,8 @@ from scipy.linalg import qr, qr_delete, qr_insert, solve_triangular
 from symcli.errors import UserError
 from symcli.numerics import BETA_MIN_FRACTION, KKT_TOL
 
-#: `stream` (lasso/streaming.py) prices implicit dictionaries; on a materialised matrix it is `fast`.
+#: `stream` (lasso/streaming.py) prices implicit dictionaries (lasso/implicit.py); on a materialised matrix it
+#: is `fast`.
 SOLVERS = ("fast", "cvxpy", "stream")
 _BLAS = None
 

@@ -22,7 +22,6 @@ from symcli.lasso.pricing import STREAM_MEMORY, NumpyOps, pool_size
 from symcli.lasso.solvers import LassoResult, active_set_lasso, check_beta, single_thread_blas
 from symcli.numerics import KKT_TOL
 
-BACKENDS = ("numpy", "torch", "auto")
 THREADS = int(os.environ.get("SYMCLI_THREADS", "0")) or None
 
 

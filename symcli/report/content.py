@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from symcli.report.loading import FAMILY_NAMES, KEYS, Cell, mirror_texts
+from symcli.lasso.features import FAMILIES
+from symcli.report.loading import KEYS, Cell, mirror_texts
 from symcli.report.tables import Col, Table, missing
 
 TEXT_CHARS = 200
@@ -68,7 +69,7 @@ def _mean(vals) -> float | None:
 
 def symmetry_tables(cells: list[Cell]) -> tuple[Table, Table]:
     """Per-cell symmetry summaries and their means by (dataset, dim, depth)."""
-    share_cols = [f"share_{f}" for f in FAMILY_NAMES]
+    share_cols = [f"share_{f}" for f in FAMILIES]
     max_level = max((int(c.row["depth"]) - 1 for c in cells if c.done), default=1)
     level_cols = [f"share_level{k}" for k in range(max_level)]
     per_cell, groups = [], {}
@@ -85,7 +86,7 @@ def symmetry_tables(cells: list[Cell]) -> tuple[Table, Table]:
         r["nets_kinks_near_data"] = _mean(s.get("share_kinks_near_data_or_reflection") for s in nets)
         per_cell.append(r)
         groups.setdefault((c.row["dataset"], int(c.row["dim"]), int(c.row["depth"])), []).append(r)
-    fam = [Col(f"share_{f}", f, ".2f") for f in FAMILY_NAMES]
+    fam = [Col(f"share_{f}", f, ".2f") for f in FAMILIES]
     lev = [Col(f"share_level{k}", f"level {k}", ".2f") for k in range(max_level)]
     tail = [
         Col("mean_E_H", "mean E_H", ".3f"),

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symcli.lasso.features import psi
-from symcli.report.loading import FAMILY_NAMES, Cell
+from symcli.lasso.features import FAMILIES, psi
+from symcli.report.loading import Cell
 
 MAX_CELL_FIGURES = 24
 TOP_IN_FIGURES = 3
@@ -279,7 +279,7 @@ def fig_shares(cells: list[Cell]) -> bytes:
     ax1, ax2 = fig.subplots(2, 1, sharex=True)
     levels = max((L - 1 for _, L in groups), default=1)
     for ax, names, colors, prefix, title in (
-        (ax1, FAMILY_NAMES, [FAMILY_COLORS[n] for n in FAMILY_NAMES], "share_", "families"),
+        (ax1, FAMILIES, [FAMILY_COLORS[n] for n in FAMILIES], "share_", "families"),
         (ax2, [f"level{k}" for k in range(levels)], LEVEL_COLORS, "share_", "nesting levels"),
     ):
         bottom = np.zeros(len(groups))

@@ -12,7 +12,6 @@ from symcli.errors import UserError
 from symcli.paths import results_dir
 from symcli.report.tables import missing
 
-FAMILY_NAMES = ("plane", "reflection", "midpoint")
 KEYS = ("dataset", "dim", "depth", "projection", "n_train", "beta_grid", "seed")
 
 
