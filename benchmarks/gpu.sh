@@ -3,6 +3,7 @@
 #   bash benchmarks/gpu.sh [--quick] [gpu.py options]            with .gpucarry/ beside the repository root
 # .gpucarry/ holds data/imdb/train.parquet (an IMDB slice), minilm-fp16/ (all-MiniLM-L6-v2, float16 weights)
 # and, where that machine lacks a package, whl/*.whl (installed into /tmp/site, never over its own packages).
+# Build it here first: python benchmarks/gpu.py --make-carry ../shared  (and add /.gpucarry/ to .git/info/exclude).
 # Output goes to the terminal and, when $OUT is set, to $OUT/gpu_bench.txt (+ gpu_bench.json).
 # PYTHON picks the interpreter (default python3); the whole run ends in about 5 minutes (gpu.py --budget).
 set -o pipefail
