@@ -1,5 +1,6 @@
 """The torch backend of the streaming solver (streaming.py): pricing kernels on a torch device (cuda when
-present, else cpu) and a FISTA working-set solver with restarts, finished exactly on its support.
+present, else cpu) and a FISTA working-set solver with restarts, finished exactly on its support (by
+polishing, else by the numpy active-set method of solvers.py: one loop for both backends).
 
     min_z  1/2 || y - B z ||^2 + beta ||z||_1          B: (N, k) centred working-set columns
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from symcli.lasso.solvers import active_set_lasso
 from symcli.numerics import KKT_TOL
 
 
@@ -90,59 +92,14 @@ def _stationary(Bt, yt, beta: float, s, rho: float):
     return torch.linalg.solve_triangular(R, w[:, None], upper=True)[:, 0]
 
 
-def active_set_torch(Bt, yt, beta: float, z, tol: float, rho: float, max_iter: int = 10_000):
-    """solvers.active_set_lasso in torch (a QR per step): exact Lasso on B (N, k) from z (k,), which may
-    be any point (e.g. a FISTA iterate). Returns (z, iterations)."""
-    torch = _torch()
-    z = z.clone()
-    s = torch.sign(z)
-    P = torch.nonzero(z).reshape(-1).tolist()
-    tabu: set[int] = set()
-    it = 0
-    need_inner = len(P) > 0
-    while it < max_iter:
-        if not need_inner:
-            g = Bt.T @ (yt - Bt @ z)
-            viol = torch.abs(g) - beta * (1 + tol)
-            viol[P + sorted(tabu)] = -torch.inf
-            j = int(torch.argmax(viol))
-            if float(viol[j]) <= 0:
-                break
-            P.append(j)
-            s[j] = torch.sign(g[j])
-        need_inner = False
-        while True:
-            it += 1
-            Pt = torch.as_tensor(P, device=z.device)
-            sP = s[Pt]
-            zP = _stationary(Bt[:, Pt], yt, beta, sP, rho)
-            bad = sP * zP <= 0
-            if not bool(bad.any()):
-                z[Pt] = zP
-                tabu.clear()
-                break
-            cur = sP * z[Pt]
-            alpha = float(torch.min(cur[bad] / (cur[bad] - sP[bad] * zP[bad])))
-            z[Pt] = z[Pt] + alpha * (zP - z[Pt])
-            drop = sP * z[Pt] <= 1e-15 * max(float(torch.abs(z).max()), 1e-300)
-            if alpha <= 0:  # degenerate: the newest column cannot enter with its sign
-                tabu.add(P[-1])
-                drop[-1] = True
-            z[Pt[drop]] = 0.0
-            s[Pt[drop]] = 0.0
-            P = [p for p, d in zip(P, drop.tolist(), strict=True) if not d]
-            if not P or it >= max_iter:
-                break
-    return z, it
-
-
 def fista_lasso_solver(ops: TorchOps, fista_iter: int = 500, check_every: int = 20):
     """An inner solver (B (N, k), y (N,), beta, z0 (k,), tol) -> (z (k,), iterations) for the streaming
     loop, on ops.device in float64: FISTA with gradient restarts (O'Donoghue and Candes), every
     check_every steps polished to the exact solution of the signed stationarity system on its support
     (accepted when the signs hold and no column has |B_j^T r| > beta (1 + tol)); after fista_iter steps
-    without an accepted polish, finished exactly by the sign-constrained active-set method from the
-    FISTA iterate. stats counts solves, polished and active-set finishes."""
+    without an accepted polish, finished exactly by the sign-constrained active-set method
+    (solvers.active_set_lasso, on the host: the working set is small) from the FISTA iterate. stats counts
+    solves, polished and active-set finishes."""
     torch = ops.torch
     stats = {"solves": 0, "polished": 0, "active_set": 0}
 
@@ -188,8 +145,8 @@ def fista_lasso_solver(ops: TorchOps, fista_iter: int = 500, check_every: int = 
                     stats["polished"] += 1
                     return z.cpu().numpy(), it
         stats["active_set"] += 1
-        z, n = active_set_torch(Bt, yt, beta, x, tol, rho)
-        return z.cpu().numpy(), fista_iter + n
+        z, n = active_set_lasso(B, y, beta, x.cpu().numpy(), tol)
+        return z, fista_iter + n
 
     solve.stats = stats
     return solve
