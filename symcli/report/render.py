@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from symcli.report.content import (
+    contradiction_lines,
     contradictions,
     failed_table,
     metrics_table,
@@ -18,17 +19,11 @@ from symcli.report.content import (
     summary_table,
     symmetry_tables,
 )
-from symcli.report.figures import MAX_CELL_FIGURES, FigureInfo, cell_title
+from symcli.report.figures import MAX_CELL_FIGURES, FigureInfo
+from symcli.report.fitplots import cell_title
 from symcli.report.loading import Cell, read_json
+from symcli.report.meta import LEGEND, header
 from symcli.report.tables import Table, md_escape, tex_escape
-
-
-def _contradiction_lines(bad: list[dict]) -> list[str]:
-    return [
-        f"{b['cell']}: network seed {b.get('seed')} reached P = {b.get('objective'):.10g} below the "
-        f"{b['guarantee']} Lasso optimum {b['lasso']:.10g} (ratio {b.get('ratio_to_lasso'):.6f})"
-        for b in bad
-    ]
 
 
 @dataclass
@@ -51,38 +46,13 @@ class Content:
     notes: list[str]
 
 
-def _header(root: Path, cells: list[Cell]) -> list[tuple[str, str]]:
-    run = read_json(root / "run.json") or {}
-    cfg, prov = run.get("config") or {}, run.get("provenance") or {}
-    e, f, n, g = (cfg.get(k) or {} for k in ("embedding", "fit", "nets", "grid"))
-    done = sum(c.done for c in cells)
-    failed = sum(c.row.get("status") == "failed" for c in cells)
-    damaged = sum(c.row.get("status") == "damaged" for c in cells)
-    out = [
-        ("run", f"{cfg.get('name', root.name)} ({root})"),
-        ("cells", f"{len(cells)}: {done} done, {failed} failed" + (f", {damaged} damaged" if damaged else "")),
-    ]
-    if g:
-        out.append(("grid", "; ".join(f"{k} {v}" for k, v in g.items())))
-    if e:
-        out.append(("embedding", f"{e.get('model')} (max_length {e.get('max_length')}, pooling {e.get('pooling')})"))
-    if f:
-        keys = ("beta_mode", "directions", "pins", "norm", "solver", "refine", "n_test")
-        out.append(("fit", ", ".join(f"{k}={f.get(k)}" for k in keys)))
-    if n and n.get("count"):
-        out.append(("nets", ", ".join(f"{k}={n.get(k)}" for k in ("count", "optimizer", "epochs", "lr", "baseline"))))
-    if prov:
-        out.append(("created", f"{prov.get('created')}, git {str(prov.get('git_sha'))[:10]}"))
-    return out
-
-
 def build_content(root: Path, cells: list[Cell], figures: list[FigureInfo], notes: list[str]) -> Content:
     run = read_json(root / "run.json") or {}
     beta_mode = ((run.get("config") or {}).get("fit") or {}).get("beta_mode", "fraction")
     by_depth, per_cell = symmetry_tables(cells)
     return Content(
         run=root.name,
-        header=_header(root, cells),
+        header=header(root, cells),
         cells=cells,
         summary=summary_table(cells),
         metrics=metrics_table(cells, beta_mode),
@@ -105,7 +75,7 @@ def tables_of(c: Content) -> list[Table]:
 
 def blocks(c: Content) -> list[tuple]:
     """The document as blocks: ('h', level, text), ('p', text), ('table', Table), ('alert', title, lines),
-    ('ok', text), ('meta', pairs), ('figures', [FigureInfo])."""
+    ('ok', text), ('meta', pairs), ('legend', pairs), ('figures', [FigureInfo])."""
     b: list[tuple] = [("meta", c.header)]
     if c.bad:
         b.append(
@@ -113,17 +83,21 @@ def blocks(c: Content) -> list[tuple]:
                 "alert",
                 f"⚠ {len(c.bad)} contradiction(s) with the theory: a trained network ended below an exact or "
                 "certified Lasso optimum",
-                _contradiction_lines(c.bad),
+                contradiction_lines(c.bad),
             )
         )
     elif c.nets.rows:
         n = sum(r["model"].startswith("parallel") for r in c.nets.rows)
         b.append(("ok", f"No contradictions: none of the {n} trained networks ended below its Lasso optimum."))
+    b.append(("legend", LEGEND))
     grouped = any(r["cells"] > 1 for r in c.summary.rows)
+    overview = [f for f in c.figures if f.cell is None]
     b.append(("h", 2, "Headline metrics"))
+    b += [("h", 3, c.summary.title), ("table", c.summary)] if grouped else [("table", c.metrics)]
+    if overview:
+        b += [("h", 2, "Overview figures"), ("figures", overview)]
     if grouped:
-        b += [("h", 3, c.summary.title), ("table", c.summary), ("h", 3, "Per cell")]
-    b.append(("table", c.metrics))
+        b += [("h", 2, "Headline metrics per cell"), ("table", c.metrics)]
     if c.failed.rows:
         b += [("h", 3, f"Failed or damaged cells ({len(c.failed.rows)})"), ("table", c.failed)]
     if c.by_depth.rows:
@@ -135,7 +109,8 @@ def blocks(c: Content) -> list[tuple]:
             (
                 "p",
                 "Largest |z| first. Mirror H = {wᵀx + a = 0}; offsets c give the nested mirrors "
-                "wᵀx + a = ±c₂ (±c₃ …); pins are training-point indices of the cell.",
+                "wᵀx + a = ±c₂ (±c₃ …); pins are training-point indices of the cell, shown with the row id in the "
+                "dataset's split and the label y of each pinning text.",
             )
         )
         names = list(dict.fromkeys(r["cell"] for r in c.mirrors))
@@ -147,8 +122,9 @@ def blocks(c: Content) -> list[tuple]:
             b.append(("p", f"Top mirrors of the other {len(names) - MAX_CELL_FIGURES} cells: tables/top_mirrors.csv"))
     if c.nets_by_cell.rows:
         b += [("h", 2, c.nets_by_cell.title), ("table", c.nets_by_cell), ("p", c.nets_by_cell.note)]
-    if c.figures:
-        b += [("h", 2, "Figures")] + [("p", n) for n in c.notes] + [("figures", c.figures)]
+    fits = [f for f in c.figures if f.cell is not None]
+    if fits or c.notes:
+        b += [("h", 2, "Fit figures")] + [("p", n) for n in c.notes] + [("figures", fits)]
     return b
 
 
@@ -167,6 +143,9 @@ table.mirrors td:last-child{max-width:560px;font-size:12px}
 .alert h2{color:#c00;border:none;margin:4px 0;font-size:18px}
 .ok{border-left:4px solid #3a3;background:#f3fbf3;padding:6px 12px}
 .note{color:#555;font-size:12.5px}
+dl.legend{font-size:12.5px;border-left:4px solid #bbb;background:#f8f8f8;padding:6px 12px;margin:12px 0}
+dl.legend dt{font-weight:600;float:left;clear:left;width:90px}dl.legend dd{margin:0 0 3px 100px}
+td div+div{margin-top:4px}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:18px}
 figure{margin:0;border:1px solid #ddd;padding:8px;background:#fff}figure img{width:100%;height:auto}
 figcaption{font-size:12px;color:#444;margin-top:4px}
@@ -188,6 +167,9 @@ def render_html(c: Content, files: list[str]) -> str:
         if kind == "meta":
             p.append('<table class="meta">' + "".join(f"<tr><td>{e(k)}</td><td>{e(v)}</td></tr>" for k, v in blk[1]))
             p.append("</table>")
+        elif kind == "legend":
+            items = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in blk[1])
+            p.append(f'<dl class="legend" id="legend">{items}</dl>')
         elif kind == "alert":
             items = "".join(f"<li>{e(s)}</li>" for s in blk[2])
             p.append(f'<div class="alert" id="contradictions"><h2>{e(blk[1])}</h2><ul>{items}</ul></div>')
@@ -220,6 +202,8 @@ def render_markdown(c: Content) -> str:
         kind = blk[0]
         if kind == "meta":
             p += [f"- **{e(k)}**: {e(v)}" for k, v in blk[1]] + [""]
+        elif kind == "legend":
+            p += ["**Legend**", ""] + [f"- **{e(k)}**: {e(v)}" for k, v in blk[1]] + [""]
         elif kind == "alert":
             p += [f"> **{e(blk[1])}**", ">"] + [f"> - {e(s)}" for s in blk[2]] + [""]
         elif kind in ("ok", "p"):
@@ -250,6 +234,11 @@ LATEX_PREAMBLE = r"""\documentclass[10pt]{article}
 \DeclareUnicodeCharacter{2014}{---}
 \DeclareUnicodeCharacter{00B7}{$\cdot$}
 \DeclareUnicodeCharacter{26A0}{!}
+\DeclareUnicodeCharacter{00B6}{\P{}}
+\DeclareUnicodeCharacter{2265}{$\geq$}
+\DeclareUnicodeCharacter{00D7}{$\times$}
+\DeclareUnicodeCharacter{03BB}{$\lambda$}
+\DeclareUnicodeCharacter{03C6}{$\varphi$}
 \begin{document}
 """
 
@@ -263,6 +252,9 @@ def render_latex(c: Content) -> str:
         kind = blk[0]
         if kind == "meta":
             p += ["\\begin{itemize}", *[f"\\item \\textbf{{{t(k)}}}: {t(v)}" for k, v in blk[1]], "\\end{itemize}"]
+        elif kind == "legend":
+            p += ["\\paragraph{Legend}", "\\begin{description}"]
+            p += [f"\\item[{t(k)}] {t(v)}" for k, v in blk[1]] + ["\\end{description}"]
         elif kind == "alert":
             p += [f"\\subsection*{{{t(blk[1])}}}", "\\begin{itemize}", *[f"\\item {t(s)}" for s in blk[2]]]
             p.append("\\end{itemize}")

@@ -58,7 +58,7 @@ class Table:
             for c in self.cols:
                 v = self.text(r, c)
                 num = isinstance(r.get(c.key), (int, float, np.number)) and not isinstance(r.get(c.key), bool)
-                inner = "<br>".join(html.escape(s) for s in v) if isinstance(v, list) else html.escape(v)
+                inner = "".join(f"<div>{html_text(s)}</div>" for s in v) if isinstance(v, list) else html_text(v)
                 tds.append(f'<td class="num">{inner}</td>' if num else f"<td>{inner}</td>")
             cls = ' class="failed"' if r.get("status") == "failed" else ""
             body.append(f"<tr{cls}>{''.join(tds)}</tr>")
@@ -107,9 +107,19 @@ def fmt_value(v, spec: str | Callable[[object], str] = "") -> str | list[str]:
     return str(v)
 
 
+#: Shown for a line break where a format has none (Markdown table rows, LaTeX tabular cells).
+BREAK = " ¶ "
+
+
+def html_text(s: str) -> str:
+    """Plain text as HTML: escaped, its line breaks kept as <br>."""
+    return html.escape(str(s)).replace("\n", "<br>")
+
+
 def tex_escape(s: str) -> str:
-    """Escape LaTeX's special characters in plain text."""
+    """Escape LaTeX's special characters in plain text; line breaks become a visible ¶."""
     rep = {
+        "\n": BREAK,
         "\\": r"\textbackslash{}",
         "&": r"\&",
         "%": r"\%",
@@ -127,8 +137,8 @@ def tex_escape(s: str) -> str:
 def md_escape(s: str) -> str:
     """Text (dataset texts, names) as inert Markdown, as html.escape and tex_escape do for the other formats:
     no raw HTML (& < > become entities), no links, images or code spans ([ ] ` escaped), and nothing that
-    breaks a table row or line (backslash and | escaped, line breaks joined)."""
+    breaks a table row or line (backslash and | escaped, line breaks shown as ¶)."""
     s = str(s).replace("\\", "\\\\").replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     for ch in "|[]`":
         s = s.replace(ch, "\\" + ch)
-    return " ".join(s.splitlines())
+    return BREAK.join(s.splitlines())
