@@ -105,7 +105,7 @@ def _bad_inputs(tmp_path, npz):
         "beta negative": (["fit", "--depth", "3", "--beta", "-1", "--input", npz], "beta"),
         "depth 5": (["fit", "--depth", "5", "--beta", "0.1", "--input", npz], "depth"),
         "depth 1": (["fit", "--depth", "1", "--beta", "0.1", "--input", npz], "depth"),
-        "unknown pins": (["fit", "--depth", "3", "--beta", "0.1", "--pins", "some", "--input", npz], "pin rule"),
+        "unknown pins": (["fit", "--depth", "3", "--beta", "0.1", "--pins", "some", "--input", npz], "'--pins'"),
         "unknown direction set": (
             ["fit", "--depth", "2", "--beta", "0.1", "--directions", "spaned", "--input", npz],
             "direction set",
