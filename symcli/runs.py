@@ -30,7 +30,6 @@ import numpy as np
 
 from symcli.cell_data import Prepared, load_cell_data, prepare_dataset
 from symcli.config import MAX_CELLS, Cell, RunConfig
-from symcli.embed import ProgressBar
 from symcli.errors import UserError
 from symcli.paths import (
     atomic_write_bytes,
@@ -42,6 +41,7 @@ from symcli.paths import (
     sha256_file,
     staging_dir,
 )
+from symcli.progress import ProgressBar
 
 TIME_COLUMNS = ("time_s", "build_s", "solve_s", "nets_time_s", "created")
 

