@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 import os
 import sys
-from enum import Enum
 from typing import Annotated
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from symcli.cli_fit import fit
-from symcli.cli_text import download, embed, fail
+from symcli.cli_text import Backend, download, embed, fail
 from symcli.config import MAX_CELLS
 from symcli.errors import UserError
 
@@ -52,11 +51,6 @@ class _Group(TyperGroup):
 def _usage_error(e: Exception) -> bool:
     """Whether e is a usage error of the CLI framework: those carry format_message() and an int exit_code."""
     return hasattr(e, "format_message") and isinstance(getattr(e, "exit_code", None), int)
-
-
-class Backend(str, Enum):
-    local = "local"
-    ray = "ray"
 
 
 app = typer.Typer(

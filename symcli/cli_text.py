@@ -21,6 +21,11 @@ class Device(str, Enum):
     mps = "mps"
 
 
+class Backend(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 class Pooling(str, Enum):
     model = "model"
     cls = "cls"
@@ -96,8 +101,8 @@ def embed(
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
     backend: Annotated[
-        str, typer.Option(help="local, or ray (Ray Data map_batches, one encoder actor per worker).")
-    ] = "local",
+        Backend, typer.Option(help="local, or ray (Ray Data map_batches, one encoder actor per worker).")
+    ] = Backend.local,
     address: Annotated[str | None, typer.Option(help="Ray cluster address (default: start a local one).")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object: texts, embedded, cached, dim, device, seconds.")
@@ -117,7 +122,7 @@ def embed(
             seed=seed,
             pooling=pooling.value,
             revision=revision,
-            backend=backend,
+            backend=backend.value,
             address=address,
         )
     except UserError as e:
