@@ -52,7 +52,7 @@ from symcli.encoders import (
     resolve_model,
 )
 from symcli.errors import UserError
-from symcli.paths import atomic_write_bytes, clean_stale, data_dir, publish_dir, staging_dir
+from symcli.paths import atomic_write_bytes, clean_stale, data_dir, publish_dir, sha256_bytes, staging_dir
 from symcli.progress import ProgressBar, human_duration
 
 AUTO_BATCH = {"cpu": 32, "mps": 64, "cuda": 256}
@@ -281,7 +281,7 @@ def embed_dataset(
         "precision": header[4],
         "limit": limit,
         "seed": seed if limit is not None else None,
-        "data_manifest_sha256": hashlib.sha256(manifest_bytes).hexdigest(),
+        "data_manifest_sha256": sha256_bytes(manifest_bytes),
     }
     out_dir = embeddings_dir(spec.name, mspec, max_length, key)
     clean_stale(out_dir.parent)
@@ -300,7 +300,7 @@ def embed_dataset(
             for kind, array in arrays.items():
                 data = npy_bytes(array)
                 atomic_write_bytes(stage / names[kind], data)
-                sums[names[kind]] = hashlib.sha256(data).hexdigest()
+                sums[names[kind]] = sha256_bytes(data)
             meta_splits[split] = {"rows": n, **names, "sha256": sums[names["file"]], "files_sha256": sums}
             start += n
         seconds = round(time.perf_counter() - t0, 3)
