@@ -289,7 +289,9 @@ def run_config(
             raise
         except Exception as e:  # recorded in each of the dataset's cells (finished ones are kept)
             prepared[dataset] = f"preparing {dataset} failed: {e}"
-    rows: dict[str, dict] = {}
+    # the rows of the skipped cells, from the states read above (each folder is hashed once)
+    skipped = [c for c in cells if not force and states[c.name][0] == "done"]
+    rows = {c.name: cell_row(root / c.name, c, states[c.name]) for c in skipped}
     by_name = {c.name: c for c in cells}
     with ProgressBar(len(todo), "cells", "cells", every=None) as bar:
         say = bar.hide(log)  # on a terminal the run's lines stand above the bar of the cells
@@ -324,9 +326,10 @@ def _run_local(cfg: RunConfig, todo: list[Cell], prepared: dict, root: Path, log
         yield execute_cell(cfg, c, prepared[c.dataset], root / c.name)
 
 
-def cell_row(folder: Path, cell: Cell) -> dict:
-    """One results.parquet row: the cell, its status, headline metrics and symmetry summaries."""
-    state, status = read_status(folder)
+def cell_row(folder: Path, cell: Cell, known: tuple[str, dict] | None = None) -> dict:
+    """One results.parquet row: the cell, its status, headline metrics and symmetry summaries. known: the
+    folder's read_status, when already read."""
+    state, status = known or read_status(folder)
     row = {**cell.model_dump(), "cell": cell.name, "status": state, "error": None}
     if state in ("failed", "damaged"):
         row["error"] = status.get("error") or status.get("problem")
