@@ -191,7 +191,6 @@ def embed_dataset(
     seed: int = 0,
     pooling: str = "model",
     revision: str | None = None,
-    progress: bool = True,
     encoder_factory: Callable[[ModelSpec, str, int | None], Encoder] | None = None,
     backend: str = "local",
     address: str | None = None,
@@ -263,9 +262,7 @@ def embed_dataset(
             remote = fill_cache_ray(cache, mspec, used["device"], max_length, texts, pairs, batch_size or auto, address)
             cache = EmbeddingCache.open(root, header)  # index the shards the Ray actors wrote
         try:
-            X, counts = encode_with_cache(
-                texts, pairs, cache, make_encoder, batch_size, auto, progress, announce=announce
-            )
+            X, counts = encode_with_cache(texts, pairs, cache, make_encoder, batch_size, auto, announce=announce)
             counts["embedded"] += remote
             counts["cached"] -= remote
             break
