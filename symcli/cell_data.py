@@ -10,12 +10,19 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from symcli.config import Cell, RunConfig
+from symcli.datasets_registry import split_plan, target_line
+from symcli.datasets_registry import targets as targets
 from symcli.errors import UserError
 from symcli.paths import sha256_bytes, sha256_file
+
+if TYPE_CHECKING:
+    from symcli.problem import Problem
+    from symcli.project import Projection
 
 
 def _mirror(cfg: RunConfig) -> str | None:
@@ -72,29 +79,30 @@ def _verified(prep: Prepared, name: str) -> bytes:
     return data
 
 
-def _eval_split(splits: dict) -> str | None:
-    for name in ("validation", "validation_matched", "test"):
-        if name in splits:
-            return name
-    return None
+@dataclass(frozen=True)
+class CellData:
+    """What one cell fits on. problem: projected training rows X (n_train, d) and +-1/float targets y, and the
+    projected held-out rows (or None); projection: the map fitted on the training rows; texts: the text of each
+    training row; facts: the data facts recorded in metrics.json; E_train (n_train, D) and E_test (n_test, D)
+    or None: the full float64 embeddings of the training and held-out rows."""
+
+    problem: Problem
+    projection: Projection
+    texts: list[str]
+    facts: dict
+    E_train: np.ndarray
+    E_test: np.ndarray | None
 
 
-def targets(labels: np.ndarray, task: str) -> np.ndarray:
-    """Lasso targets: +-1 for classification (label 0 -> -1 for two classes; class 0 vs the rest, as +1,
-    for more), the float labels themselves for regression (stsb)."""
-    if task == "regression":
-        return labels.astype(np.float64)
-    labels = labels.astype(np.int64)
-    if set(np.unique(labels)) <= {0, 1}:
-        return np.where(labels == 1, 1.0, -1.0)
-    return np.where(labels == 0, 1.0, -1.0)
-
-
-def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared):
+def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared) -> CellData:
     """Seeded label-stratified train/test subsets of the embeddings, projected by a map fitted on the
     training subset only; every file read is checked against the sha256 the run planned with.
-    Returns (Problem, projection, texts of the training subset, facts)."""
-    from symcli.data import load_manifest, load_split, raw_dir, stratified_subset
+
+    Training rows come from the train split (n_train rows, seed cell.seed) and held-out rows (n_test, seed
+    cell.seed + 1) from the first labelled split of validation, validation_matched, test. Without a train split
+    (qnli, qqp, mnli from the mirror) both come from the labelled validation split, disjoint; without a
+    labelled held-out split, the held-out rows are the train rows not used for training."""
+    from symcli.data import get_spec, load_manifest, load_split, raw_dir, stratified_subset
     from symcli.problem import Problem
     from symcli.project import Projection
 
@@ -105,11 +113,14 @@ def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared):
             f"the raw data of {cell.dataset} changed since it was embedded (downloaded again?); "
             "run again to re-embed and recompute this cell"
         )
+    spec = get_spec(cell.dataset)
     task = manifest["task"]
+    n_classes = None if spec.is_regression else len(spec.label_names)
     splits = meta["splits"]
-    if "train" not in splits:
-        raise UserError(f"{cell.dataset} has no train split in {prep.folder}")
-    test_split = _eval_split(splits)
+    try:
+        plan = split_plan(spec, splits)
+    except UserError as e:
+        raise UserError(f"{e} in {prep.folder}") from None
     used: dict[str, str] = {}
 
     def split_arrays(split: str):
@@ -120,40 +131,52 @@ def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared):
             out.append(np.load(io.BytesIO(_verified(prep, name)), allow_pickle=False))
         return out[0].astype(np.float64), out[1], out[2]
 
-    E, lab, idx = split_arrays("train")
-    if cell.n_train > len(E):
+    def labelled(labels: np.ndarray) -> np.ndarray:  # hub GLUE test labels are -1
+        return labels >= 0 if task != "regression" else np.ones(len(labels), bool)
+
+    E, lab, idx = split_arrays(plan.train)
+    pool = np.flatnonzero(labelled(lab)) if plan.from_train_source else np.arange(len(E))
+    if cell.n_train > len(pool):
+        rows_of = f"labelled {plan.train} rows" if plan.from_train_source else "embedded training rows"
         raise UserError(
-            f"n_train {cell.n_train} > {len(E)} embedded training rows of {cell.dataset}; raise "
-            f"embedding.limit or lower n_train"
+            f"n_train {cell.n_train} > {len(pool)} {rows_of} of {cell.dataset}; raise embedding.limit or lower n_train"
         )
-    rows = np.sort(stratified_subset(lab, cell.n_train, cell.seed))
+    rows = np.sort(pool[stratified_subset(lab[pool], cell.n_train, cell.seed)])
+    E_train, y_train = E[rows], targets(lab[rows], task, n_classes)
     proj = Projection(
         kind=cell.projection,
         dim=None if cell.projection == "none" else cell.dim,
         standardize=cfg.fit.standardize,
         seed=cell.seed,
-    ).fit(E[rows])
-    X, y = proj.transform(E[rows]), targets(lab[rows], task)
-    X_test = y_test = None
-    if test_split is not None:
-        Et, labt, _ = split_arrays(test_split)
-        keep = labt >= 0 if task != "regression" else np.ones(len(labt), bool)  # hub GLUE test labels are -1
-    else:  # no labelled held-out split (the offline IMDB copy): hold out the train rows not used for training
+    )
+    proj = proj.fit(E_train, y=y_train) if cell.projection == "pls" else proj.fit(E_train)
+    X_test = y_test = E_test = None
+    if plan.held_out is not None:
+        Et, labt, _ = split_arrays(plan.held_out)
+        keep = labelled(labt)
+        test_split = plan.held_out
+    else:  # held-out rows from the training split, disjoint from the training rows
         Et, labt = E, lab
-        keep = np.ones(len(E), bool)
+        keep = labelled(lab)
         keep[rows] = False
-        test_split = "train (held-out rows)"
+        test_split = (
+            f"{plan.train} (held-out rows, disjoint from training)"
+            if plan.from_train_source
+            else "train (held-out rows)"
+        )
     Et, labt = Et[keep], labt[keep]
     if len(Et):
         trows = np.sort(stratified_subset(labt, min(cfg.fit.n_test, len(Et)), cell.seed + 1))
-        X_test, y_test = proj.transform(Et[trows]), targets(labt[trows], task)
-    table = load_split(cell.dataset, "train")
+        E_test = Et[trows]
+        X_test, y_test = proj.transform(E_test), targets(labt[trows], task, n_classes)
+    table = load_split(cell.dataset, plan.train)
     by_idx = dict(zip(table["idx"].to_pylist(), table["text"].to_pylist(), strict=True))
     texts = [by_idx.get(int(i), "") for i in idx[rows]]
     facts = {
         "dataset": cell.dataset,
         "task": task,
-        "train_split": "train",
+        "target": target_line(spec),
+        "train_split": plan.train,
         "test_split": test_split,
         "train_rows": [int(i) for i in idx[rows]],
         "embedding": {
@@ -162,4 +185,5 @@ def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared):
         }
         | {"folder": prep.folder.name, "sha256": used, "data_manifest_sha256": meta["data_manifest_sha256"]},
     }
-    return Problem(X, y, X_test, y_test), proj, texts, facts
+    problem = Problem(proj.transform(E_train), y_train, X_test, y_test)
+    return CellData(problem, proj, texts, facts, E_train, E_test)

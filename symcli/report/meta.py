@@ -77,6 +77,8 @@ def test_text(split: str | None, n_test) -> str:
             f"{n}training-split rows not used for training (the source has no labelled test split): "
             "'test' accuracy is on held-out train rows"
         )
+    if "(" in split:  # e.g. "validation (held-out rows, disjoint from training)": the split says it all
+        return f"{n}rows per cell: {split} (seeded, label-stratified)"
     return f"{n}rows of the {split} split per cell (seeded, label-stratified)"
 
 
