@@ -19,6 +19,7 @@ import numpy as np
 from symcli.fit import FitOptions, NetsOptions, fit
 from symcli.lasso.features import psi
 from symcli.nets import TrainConfig, predict, train_parallel
+from symcli.nulls import kink_statistic, kink_tolerance
 from symcli.problem import Problem
 from symcli.symmetry import network_symmetry, symmetry_error
 
@@ -53,7 +54,9 @@ def run(name: str, X: np.ndarray, y: np.ndarray, beta: float, seeds: int, epochs
             ratios.append(res.objective / out["objective"])
             m = res.model
             sym = network_symmetry(*[p.detach().numpy() for p in (m.W, m.b1, m.U, m.B, m.alpha)], X, eps=0.1)
-            shares.append(sym["share_kinks_near_data_or_reflection"] if d == 1 else sym["share_units_pinned"])
+            x = X[:, 0]
+            kinks = kink_statistic(np.asarray(sym.get("kinks", [])), x, kink_tolerance(x)) if d == 1 else None
+            shares.append(kinks["observed"] if d == 1 else sym["share_units_pinned"])
             if d == 2:
                 e_nets.append(symmetry_error(lambda P, m=m: predict(m, P), X_e, np.array([1.0, 0.0]), 0.0))
         top = out["symmetry"]["lasso"]["top_mirrors"][0]["E_H"]

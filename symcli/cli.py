@@ -128,6 +128,10 @@ def run_cmd(
     else:
         for p in summary.get("plan", []):
             typer.echo(f"{p['status']:>7}  {p['cell']}")
+        if "estimate" in summary:
+            from symcli.estimate import estimate_line
+
+            typer.echo(estimate_line(summary["estimate"], summary["cells"] - summary["skipped"]))
         typer.echo(
             f"{summary['cells']} cells: {summary['computed']} computed, {summary['skipped']} skipped, "
             f"{summary['failed']} failed, {summary['damaged']} damaged -> {summary['run']}"
@@ -188,9 +192,17 @@ def report(
             "this call does not write stay.",
         ),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object: files, figures, cells.")] = False,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the findings as a JSON list of objects (claim, dataset, depth, observed, null, p_value, "
+            "verdict, and the intervals and test), instead of the tables.",
+        ),
+    ] = False,
 ) -> None:
-    """Tables (accuracy, objective, nnz, guarantee, certificate, time; failed cells), the symmetry report
+    """The findings first (each claim of the paper per dataset and depth: observed vs null, p-value, verdict),
+    then tables (accuracy, objective, nnz, guarantee, certificate, time; failed cells), the symmetry report
     (family and nesting shares, top mirrors with their pinning texts, E_H, nets/Lasso ratios, contradictions)
     and figures of a run, written to RUN/report/ (what this call does not write stays); prints a summary of the
     headline metrics, guarantees and contradictions first, and the main file's path last."""
@@ -211,7 +223,7 @@ def report(
     if run is None:
         typer.echo(f"note: no RUN given: reported the newest run, {newest.name}", err=True)
     if as_json:
-        typer.echo(json.dumps(out))
+        typer.echo(json.dumps(out["findings"]))
         return
     for note in out["notes"]:
         typer.echo(f"note: {note}", err=True)

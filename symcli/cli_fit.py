@@ -19,6 +19,7 @@ from symcli.sizes import parse_bytes
 
 class Projection(str, Enum):
     pca = "pca"
+    pls = "pls"
     random = "random"
     sparse_sign = "sparse-sign"
     none = "none"
@@ -71,7 +72,11 @@ def fit(
     dim: Annotated[int | None, typer.Option(help="Dataset mode: projected dimension d.", rich_help_panel=DATA)] = None,
     projection: Annotated[
         Projection,
-        typer.Option(help="Dataset mode: how to project the embeddings to d dimensions.", rich_help_panel=DATA),
+        typer.Option(
+            help="Dataset mode: how to project the embeddings to d dimensions (pls: supervised, fitted on the "
+            "training texts' labels only).",
+            rich_help_panel=DATA,
+        ),
     ] = Projection.pca,
     n_train: Annotated[
         int, typer.Option(help="Dataset mode: training texts (seeded, label-stratified).", rich_help_panel=DATA)

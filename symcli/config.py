@@ -47,7 +47,7 @@ class GridConfig(_Strict):
     dataset: list[str]
     depth: list[Literal[2, 3, 4]] = [2, 3]
     dim: list[int] = [2]
-    projection: list[Literal["pca", "random", "sparse-sign", "none"]] = ["pca"]
+    projection: list[Literal["pca", "pls", "random", "sparse-sign", "none"]] = ["pca"]
     n_train: list[int] = [40]
     beta: list[float] = Field(default=[0.05], description="fractions of beta_max of each cell (see beta_mode)")
     seed: list[int] = [0]
@@ -127,6 +127,7 @@ class NetsConfig(_Strict):
     width: int | None = Field(default=None, ge=1)
     restarts: int = Field(default=1, ge=1)
     baseline: bool = False
+    shuffled: bool = True  # as many nets on label-shuffled targets: the null of the nets' symmetry statistics
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
@@ -177,7 +178,7 @@ class RunConfig(_Strict):
         cfg = TrainConfig(
             optimizer=n.optimizer, epochs=n.epochs, lr=n.lr, width=n.width, restarts=n.restarts, device=n.device
         )
-        return NetsOptions(count=n.count, cfg=cfg, baseline=n.baseline)
+        return NetsOptions(count=n.count, cfg=cfg, baseline=n.baseline, shuffled=n.shuffled)
 
     def cells(self, max_cells: int = MAX_CELLS) -> list[Cell]:
         """The grid, expanded in a fixed order (UserError above max_cells cells)."""

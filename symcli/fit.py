@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from symcli.errors import UserError
+from symcli.evidence import lasso_statistics, nets_statistics
 from symcli.lasso.certificate import Certificate, certify
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
 from symcli.lasso.directions import USER_DIRECTION_SETS, direction_set, direction_set_bytes
@@ -22,11 +23,12 @@ from symcli.lasso.streaming import plan_streaming
 from symcli.numerics import BETA_MIN_FRACTION, CERTIFICATE_TOL, REFINE_TOL, SEED_MAX, SUPPORT_TOL
 from symcli.problem import Problem
 from symcli.sizes import human_bytes
-from symcli.symmetry import held_out_points, lasso_symmetry
+from symcli.symmetry import held_out_points, lasso_function, lasso_symmetry
 
 DEPTHS = (2, 3, 4)
 NORMS = ("l2", "l1")
 GUARANTEES = ("exact", "certified", "upper-bound")
+SHUFFLE_STREAM = 1  # second word of the seed of the label permutation of shuffled-label nets: [seed, 1]
 
 
 @dataclass
@@ -133,17 +135,34 @@ def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts
 @dataclass
 class NetsOptions:
     """Non-convex training beside the Lasso: `count` seeds of the parallel network (width
-    cfg.width or max(2 nnz, 20)) and, with `baseline`, the weight-decay MLP for the same seeds.
+    cfg.width or max(2 nnz, 20)), with `shuffled` as many on label-shuffled targets, and, with `baseline`,
+    the weight-decay MLP for the same seeds.
     cfg is a symcli.nets.TrainConfig (imported lazily: torch)."""
 
     count: int = 0
     cfg: object = None
     baseline: bool = False
     activation: str = "relu"
+    shuffled: bool = False  # also train `count` nets on label-shuffled targets (a null for their symmetry)
 
 
 def _accuracy(f: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(np.where(f >= 0, 1.0, -1.0) == y))
+
+
+def _test_scores(problem: Problem, f_test: np.ndarray) -> dict:
+    """Held-out scores of predictions f_test (n_test,): test_score (accuracy for +-1 targets, else R^2),
+    test_accuracy or test_spearman, and test_mse."""
+    from symcli.baselines import score, spearman
+
+    y = problem.y_test
+    task = "classification" if np.all(np.isin(y, (-1.0, 1.0))) else "regression"
+    out = {"test_score": score(f_test, y, task), "test_mse": float(np.mean((f_test - y) ** 2))}
+    if task == "classification":
+        out["test_accuracy"] = out["test_score"]
+    else:
+        out["test_spearman"] = spearman(f_test, y)
+    return out
 
 
 def _run_record(
@@ -160,9 +179,14 @@ def _run_record(
     }
     if problem.is_classification:
         rec["train_accuracy"] = _accuracy(predict(model, problem.X), problem.y)
-    if problem.X_test is not None and np.all(np.isin(problem.y_test, (-1.0, 1.0))):
-        rec["test_accuracy"] = _accuracy(predict(model, problem.X_test), problem.y_test)
+    if problem.X_test is not None:
+        rec.update(_test_scores(problem, predict(model, problem.X_test)))
     return rec
+
+
+def _net_arrays(m) -> list[np.ndarray]:
+    """W, b1, U, B, alpha of a trained ParallelAbsNet as float64 numpy arrays."""
+    return [p.detach().double().cpu().numpy() for p in (m.W, m.b1, m.U, m.B, m.alpha)]
 
 
 def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOptions) -> None:
@@ -201,9 +225,7 @@ def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOption
         rec = _run_record(problem, res.model, res.objective, lasso, seed, res.seconds, res.epochs)
         rec["width"] = width
         out["nets"].append(rec)
-        m = res.model
-        arrays = [p.detach().double().cpu().numpy() for p in (m.W, m.b1, m.U, m.B, m.alpha)]
-        net_sym.append(network_symmetry(*arrays, X))
+        net_sym.append(network_symmetry(*_net_arrays(res.model), X))
         if out["guarantee"] in ("exact", "certified") and res.objective < lasso * (1 - 1e-6):
             out["contradictions"].append(rec)
             print(
@@ -214,6 +236,16 @@ def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOption
     out["symmetry"]["nets"] = [
         {k: v for k, v in s.items() if k != "units"} | {"units": len(s["units"])} for s in net_sym
     ]
+    out["nulls"].update(nets_statistics(net_sym, X, opts.depth, opts.seed))
+    if nets.shuffled and nets.count:  # the same training on label-shuffled targets: symmetry without signal
+        shuffled = []
+        for k in range(nets.count):
+            seed = opts.seed + k
+            y_perm = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(y)
+            res = train_parallel(X, y_perm, opts.beta, opts.depth, width, opts.norm, cfg, seed)
+            finite(res, "parallel network on shuffled labels", seed)
+            shuffled.append(network_symmetry(*_net_arrays(res.model), X))
+        out["nulls_shuffled"] = nets_statistics(shuffled, X, opts.depth, opts.seed)
     if nets.baseline:
         out["baseline"] = []
         for k in range(nets.count or 1):
@@ -306,14 +338,24 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         out["train_accuracy"] = _accuracy(predict(net, X), y)
     if problem.X_test is not None:
         f_test = predict(net, problem.X_test)
-        if np.all(np.isin(problem.y_test, (-1.0, 1.0))):
-            out["test_accuracy"] = _accuracy(f_test, problem.y_test)
-        out["test_mse"] = float(np.mean((f_test - problem.y_test) ** 2))
+        out.update(_test_scores(problem, f_test))
     feats = D.records(support, res.z)
     out["features"] = feats
     out["family_counts"] = {f: sum(r["family"] == f for r in feats) for f in FAMILIES}
     X_eval = problem.X_test if problem.X_test is not None else held_out_points(X, seed=opts.seed)
     out["symmetry"] = {"lasso": lasso_symmetry(D, res.z, res.xi, X, X_eval, texts)}
+    errors = [m["E_H"] for m in out["symmetry"]["lasso"]["top_mirrors"]]
+    selected = np.flatnonzero(res.z)
+    out["nulls"] = lasso_statistics(
+        None if stream else D.family,
+        selected,
+        res.z,
+        lasso_function(D, res.z, res.xi),
+        X,
+        X_eval,
+        errors,
+        opts.seed,
+    )
     if nets is not None and (nets.count or nets.baseline):
         compare_nets(problem, out, opts, nets)
     return out

@@ -31,6 +31,7 @@ import numpy as np
 from symcli.cell_data import Prepared, load_cell_data, prepare_dataset
 from symcli.config import MAX_CELLS, Cell, RunConfig
 from symcli.errors import UserError
+from symcli.evidence import flatten
 from symcli.paths import (
     atomic_write_bytes,
     clean_stale,
@@ -43,7 +44,8 @@ from symcli.paths import (
 )
 from symcli.progress import ProgressBar
 
-TIME_COLUMNS = ("time_s", "build_s", "solve_s", "nets_time_s", "created")
+BASELINE_SCORES = ("majority_score", "probe_score", "probe_full_score")
+TIME_COLUMNS = ("time_s", "cell_s", "build_s", "solve_s", "nets_time_s", "created")
 
 
 def _json_bytes(obj) -> bytes:
@@ -101,17 +103,25 @@ def run_dir(name_or_path: str) -> Path:
 
 def run_cell(cfg: RunConfig, cell: Cell, prep: Prepared, folder: Path) -> dict:
     """Fit one cell and publish its folder atomically; returns its metrics."""
+    from symcli.baselines import baselines
     from symcli.fit import fit
 
-    problem, proj, texts, facts = load_cell_data(cfg, cell, prep)
-    out = fit(problem, cfg.fit_options(cell.depth, cell.beta, cell.seed), cfg.nets_options(), texts=texts)
+    t0 = time.perf_counter()
+    cd = load_cell_data(cfg, cell, prep)
+    problem = cd.problem
+    out = fit(problem, cfg.fit_options(cell.depth, cell.beta, cell.seed), cfg.nets_options(), texts=cd.texts)
+    task = "classification" if problem.is_classification else "regression"
+    out["baselines"] = baselines(
+        problem.X, problem.y, problem.X_test, problem.y_test, cd.E_train, cd.E_test, task, cell.seed
+    )
     out["cell"] = cell.model_dump()
-    out["data"] = facts
+    out["data"] = cd.facts
+    out["cell_s"] = time.perf_counter() - t0  # the whole cell: data, fit, nets and baselines
     S = out["features"]
     stage = staging_dir(folder)
     atomic_write_bytes(stage / "config.json", _json_bytes({"cell": cell.model_dump(), "run": cfg.model_dump()}))
     atomic_write_bytes(stage / "metrics.json", _json_bytes(out))
-    atomic_write_bytes(stage / "features.csv", _features_csv(S, texts))
+    atomic_write_bytes(stage / "features.csv", _features_csv(S, cd.texts))
     buf = _npz_bytes(
         W=np.array([s["w"] for s in S]).reshape(len(S), -1),
         a=np.array([s["a"] for s in S]),
@@ -124,10 +134,10 @@ def run_cell(cfg: RunConfig, cell: Cell, prep: Prepared, folder: Path) -> dict:
         y_test=problem.y_test if problem.y_test is not None else np.zeros(0),
     )
     atomic_write_bytes(stage / "solution.npz", buf)
-    proj.save(stage / "projection.npz")
-    prov = provenance(facts["embedding"].get("device")) | {
-        "embeddings": {"folder": str(prep.folder), "sha256": facts["embedding"]["sha256"]},
-        "data_manifest_sha256": facts["embedding"]["data_manifest_sha256"],
+    cd.projection.save(stage / "projection.npz")
+    prov = provenance(cd.facts["embedding"].get("device")) | {
+        "embeddings": {"folder": str(prep.folder), "sha256": cd.facts["embedding"]["sha256"]},
+        "data_manifest_sha256": cd.facts["embedding"]["data_manifest_sha256"],
     }
     atomic_write_bytes(stage / "provenance.json", _json_bytes(prov))
     _publish_cell(stage, folder, {"status": "done"})
@@ -276,7 +286,10 @@ def run_config(
     for name in damaged:
         log(f"damaged {name}: {states[name][1]['problem']}; it will be recomputed")
     if dry_run:
+        from symcli.estimate import estimate
+
         summary["plan"] = [{"cell": c.name, "status": states[c.name][0]} for c in cells]
+        summary["estimate"] = estimate(cfg, todo, root)
         return summary
     root.mkdir(parents=True, exist_ok=True)
     clean_stale(root)  # staging folders of killed runs
@@ -349,8 +362,11 @@ def cell_row(folder: Path, cell: Cell, known: tuple[str, dict] | None = None) ->
         "beta_max",
         "train_accuracy",
         "test_accuracy",
+        "test_score",
+        "test_spearman",
         "test_mse",
         "time_s",
+        "cell_s",
         "build_s",
         "solve_s",
         "refine_rounds",
@@ -363,6 +379,8 @@ def cell_row(folder: Path, cell: Cell, known: tuple[str, dict] | None = None) ->
     for lvl, v in sym["nesting"].items():
         row[f"share_level{lvl}"] = v["mass_share"]
     row["mean_E_H"] = sym["mean_E_H"]
+    row.update({k: (m.get("baselines") or {}).get(k) for k in BASELINE_SCORES})
+    row.update(flatten(m.get("nulls") or {}, m.get("nulls_shuffled")))
     nets = m.get("nets") or []
     if nets:
         ratios = [r["ratio_to_lasso"] for r in nets]
@@ -370,13 +388,20 @@ def cell_row(folder: Path, cell: Cell, known: tuple[str, dict] | None = None) ->
             nets_min_ratio=min(ratios),
             nets_median_ratio=float(np.median(ratios)),
             nets_contradictions=len(m.get("contradictions", [])),
-            nets_test_accuracy=float(np.mean([r.get("test_accuracy", np.nan) for r in nets])),
+            nets_test_accuracy=_mean_of(nets, "test_accuracy"),
+            nets_test_score=_mean_of(nets, "test_score"),
             nets_time_s=float(sum(r["time_s"] for r in nets)),
         )
     base = m.get("baseline") or []
     if base:
-        row["baseline_test_accuracy"] = float(np.mean([r.get("test_accuracy", np.nan) for r in base]))
+        row["baseline_test_accuracy"] = _mean_of(base, "test_accuracy")
+        row["baseline_test_score"] = _mean_of(base, "test_score")
     return row
+
+
+def _mean_of(records: list[dict], key: str) -> float | None:
+    vals = [r[key] for r in records if r.get(key) is not None]
+    return float(np.mean(vals)) if vals else None
 
 
 def write_results(root: Path, cells: list[Cell], rows: dict[str, dict] | None = None) -> Path:

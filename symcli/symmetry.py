@@ -38,6 +38,16 @@ def _shares(keys: np.ndarray, mass: np.ndarray, names: Sequence) -> dict:
     }
 
 
+def lasso_function(D: Dictionary, z: np.ndarray, xi: float) -> Callable[[np.ndarray], np.ndarray]:
+    """The Lasso's fitted function f(P) = sum_j z_j phi_j(P) + xi on points P (M, d) -> (M,)."""
+    S = np.flatnonzero(z)
+
+    def f(P: np.ndarray) -> np.ndarray:
+        return D.evaluate(P, S) @ z[S] + xi
+
+    return f
+
+
 def lasso_symmetry(
     D: Dictionary,
     z: np.ndarray,
@@ -53,10 +63,7 @@ def lasso_symmetry(
     S = np.flatnonzero(z)
     mass = np.abs(z[S])
     nest = D.nesting(S)
-
-    def f(P: np.ndarray) -> np.ndarray:
-        return D.evaluate(P, S) @ z[S] + xi
-
+    f = lasso_function(D, z, xi)
     out = {
         "families": _shares(D.family[S], mass, range(len(FAMILIES))),
         "nesting": _shares(nest, mass, range(D.depth - 1)),
@@ -116,14 +123,13 @@ def network_symmetry(
     alpha: np.ndarray,
     X: np.ndarray,
     eps: float = 1e-3,
-    kink_tol: float = 0.1,
     live_tol: float = 1e-3,
 ) -> dict:
     """Symmetry of a trained parallel |.| network (arrays as in ParallelAbsNet; units whose equivalent
     coefficient |alpha_i| prod|u_il| ||w_i|| is below live_tol of the largest are dropped): per unit the
     first-layer hyperplane, the training points within eps of it, and the distance
     of each deeper offset to the nearest pinned value psi_(c_2..c_(l-1))(t_n + a); in 1-D the kinks of f
-    and the share within kink_tol of a data point or of a reflection 2 x_j - x_k."""
+    (symcli.nulls.kink_statistic compares them with data points and reflections 2 x_j - x_k)."""
     z = np.abs(alpha) * unit_features(W, b1, U, B)[3]  # each unit's equivalent Lasso coefficient |z_i|
     live = z >= live_tol * max(z.max(initial=0.0), 1e-300)
     W, b1, U, B = W[live], b1[live], U[live], B[live]
@@ -152,10 +158,5 @@ def network_symmetry(
         "share_units_pinned": float(np.mean(near >= X.shape[1])) if len(near) else None,
     }
     if X.shape[1] == 1 and len(W):
-        k = kinks_1d(W, b1, U, B)
-        x = X[:, 0]
-        anchors = np.concatenate([x, (2 * x[:, None] - x[None, :]).ravel()])
-        dist = np.min(np.abs(k[:, None] - anchors[None, :]), axis=1)
-        out["kinks"] = k.tolist()
-        out["share_kinks_near_data_or_reflection"] = float(np.mean(dist <= kink_tol)) if len(k) else None
+        out["kinks"] = kinks_1d(W, b1, U, B).tolist()
     return out

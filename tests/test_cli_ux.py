@@ -146,7 +146,7 @@ def test_fit_help_flags_panels_and_choices(monkeypatch):
     for panel in ("Data", "Dictionary", "Solver", "Networks (--nets)", "Output"):
         assert f"─ {panel} ─" in res.stdout, panel
     for choices in (
-        "<pca|random|sparse-sign|none>",
+        "<pca|pls|random|sparse-sign|none>",
         "<paper|all>",
         "<l2|l1>",
         "<fast|stream|cvxpy>",

@@ -25,7 +25,9 @@ from typer.testing import CliRunner
 
 from symcli.cli import app
 from symcli.config import RunConfig
+from symcli.findings import CLAIM_OPTIMUM, VERDICTS
 from symcli.lasso.features import psi
+from symcli.report import FINDING_KEYS, build_report
 from symcli.report.fitplots import cell_function, kink_offsets
 from symcli.runs import run_config
 
@@ -82,14 +84,33 @@ def run_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def report(run_root, tmp_path_factory) -> tuple[Path, dict]:
-    """`symcli report RUN --json` on a copy of the run (the default: every format)."""
+    """build_report on a copy of the run (the default: every format), and `symcli report RUN --json` after it."""
     root = tmp_path_factory.mktemp("report_copy") / "rep"
     shutil.copytree(run_root, root)
     with pytest.MonkeyPatch.context() as mp:  # the raw data the run read: label names of the pinning texts
         mp.setenv("SYMCLI_DATA_DIR", str(run_root.parent.parent / "data"))
+        out = build_report(root)
         res = CliRunner().invoke(app, ["report", str(root), "--json"])
     assert res.exit_code == 0, res.output
-    return root, json.loads(res.stdout)
+    assert json.loads(res.stdout) == out["findings"]  # --json prints the findings only
+    return root, out
+
+
+def test_report_opens_with_the_findings_and_json_lists_them(report):
+    root, out = report
+    md = (root / "report" / "report.md").read_text()
+    assert md.index("## Findings") < md.index("## Headline metrics")
+    found = out["findings"]
+    table = pd.read_csv(root / "report" / "tables" / "findings.csv")
+    assert len(found) == len(table) > 0
+    assert all(set(f) == set(FINDING_KEYS) and f["verdict"] in VERDICTS for f in found)
+    optimum = [f for f in found if f["claim"] == CLAIM_OPTIMUM]
+    assert sorted(f["depth"] for f in optimum) == [2, 3]  # sst2 at depths 2 and 3 (mrpc cells all failed)
+    results = pd.read_parquet(root / "results.parquet")
+    for f in optimum:  # the check's observed value is the smallest nets/Lasso ratio of the depth's cells
+        cells = results[(results.status == "done") & (results.depth == f["depth"])]
+        assert f["observed"] == pytest.approx(cells.nets_min_ratio.min())
+        assert f["verdict"] == ("supported" if f["observed"] >= 1 - 1e-6 else f["verdict"])
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -246,9 +267,7 @@ def test_run_name_and_single_format_keep_the_other_outputs(run_root, monkeypatch
     assert {name: (rep / name).read_bytes() for name in kept} == kept  # the other documents stay
     assert (rep / "report.md").is_file() and (rep / "notes.txt").read_text() == "mine"
     assert not stale.exists() and len(list(rep.glob("figures/*.png"))) == 7  # figures replaced as a whole
-    res = CliRunner().invoke(app, ["report", "rep", "-f", "csv", "--json"])
-    assert res.exit_code == 0, res.output
-    out = json.loads(res.stdout)  # --json prints only the JSON: no summary
+    out = build_report("rep", "csv")
     assert out["figures"] == [] and all(f.startswith("tables/") for f in out["files"])
     names = ["figures", "index.html", "notes.txt", "report.md", "report.tex", "tables"]
     assert sorted(p.name for p in rep.iterdir()) == names and len(list(rep.glob("figures/*.png"))) == 7
@@ -261,7 +280,12 @@ def test_report_prints_a_summary_before_the_files(run_root, tmp_path):
     res = CliRunner().invoke(app, ["report", str(root), "-f", "csv"])
     assert res.exit_code == 0, res.output
     lines = res.stdout.splitlines()
-    assert lines[0].startswith("Headline metrics by dataset") and lines[-1].endswith("tables/metrics.csv")
+    assert lines[0].startswith("Findings") and lines[-1].endswith("tables/metrics.csv")
+    findings = pd.read_csv(root / "report" / "tables" / "findings.csv")
+    shown = lines[3 : 3 + len(findings)]  # title, header, rule, then one line per finding
+    assert [line.split()[-1] for line in shown] == [v.split()[-1] for v in findings.verdict]
+    lines = lines[3 + len(findings) :]
+    assert lines[0].startswith("Headline metrics by dataset")
     results = pd.read_parquet(root / "results.parquet")
     head = lines[1].split()
     assert head[:3] == ["dataset", "d", "L"] and "guarantees" in lines[1] and "objective" in lines[1]

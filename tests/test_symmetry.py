@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from symcli.evidence import nets_statistics
 from symcli.fit import FitOptions, fit
 from symcli.lasso.features import psi
 from symcli.lasso.geometry import reflect
@@ -111,7 +112,6 @@ def test_unit_features_and_kinks_of_a_reconstructed_network():
 
 
 def test_trained_units_pinned_by_data_on_exact_reconstruction():
-    x = X4[:, 0]
     out = fit(Problem(X4, Y4), FitOptions(depth=3, beta=0.1))
     S = out["features"]
     net = reconstruct(
@@ -127,10 +127,10 @@ def test_trained_units_pinned_by_data_on_exact_reconstruction():
     # every unit of a Lasso reconstruction has a training point on its mirror and pinned deeper offsets
     assert sym["share_units_pinned"] == 1.0
     assert max(max(u["offset_to_pinned"]) for u in sym["units"]) < 1e-9
-    anchors = np.concatenate([x, (2 * x[:, None] - x[None, :]).ravel()])
-    assert sym["share_kinks_near_data_or_reflection"] == pytest.approx(
-        np.mean([np.min(np.abs(anchors - k)) <= 0.1 for k in sym["kinks"]])
-    )
+    # its kinks in the data range sit exactly at data points or reflections: far above the chance level
+    st = nets_statistics([sym], X4, 3, seed=0)["share_kinks_near"]
+    assert st["observed"] == 1.0 and st["null"] < 0.5
+    assert st["p_value"] == pytest.approx(st["null"] ** st["n"])  # every one of n kinks near: P(Bin = n)
 
 
 def test_held_out_points_cover_the_data_box():

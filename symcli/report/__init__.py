@@ -26,6 +26,8 @@ from symcli.report.render import build_content, render_html, render_latex, rende
 from symcli.report.terminal import Overview, overview
 
 FORMATS = ("md", "html", "csv", "latex")
+#: The keys of each finding in `symcli report RUN --json` (a list of objects).
+FINDING_KEYS = ("claim", "dataset", "depth", "observed", "observed_ci", "null", "null_ci", "p_value", "verdict", "test")
 DOCS = {"md": "report.md", "latex": "report.tex", "html": "index.html"}
 
 
@@ -94,6 +96,7 @@ def build_report(run: str | Path, fmt: str | None = None, show: Callable[[Overvi
         "damaged": [c.name for c in cells if c.row.get("status") == "damaged"],
         "contradictions": len(content.bad),
         "notes": notes,
+        "findings": [{k: r[k] for k in FINDING_KEYS} for r in content.findings.rows],
     }
 
 

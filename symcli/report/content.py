@@ -124,7 +124,8 @@ def symmetry_tables(cells: list[Cell]) -> tuple[Table, Table]:
         r["min_E_H"] = min((m["E_H"] for m in tops if "E_H" in m), default=None)
         nets = c.metrics["symmetry"].get("nets") or []
         r["nets_units_pinned"] = _mean(s.get("share_units_pinned") for s in nets)
-        r["nets_kinks_near_data"] = _mean(s.get("share_kinks_near_data_or_reflection") for s in nets)
+        for k in ("share_kinks_near", "share_kinks_near_null"):
+            r[k] = c.row.get(k)
         per_cell.append(r)
         groups.setdefault((c.row["dataset"], int(c.row["dim"]), int(c.row["depth"])), []).append(r)
     fam = [Col(f"share_{f}", f, ".2f") for f in FAMILIES]
@@ -244,7 +245,6 @@ def nets_table(cells: list[Cell]) -> Table:
                 r["contradiction"] = (run.get("seed"), run.get("objective")) in bad if kind == "nets" else False
                 if kind == "nets" and i < len(sym):
                     r["units_pinned"] = sym[i].get("share_units_pinned")
-                    r["kinks_near_data_or_reflection"] = sym[i].get("share_kinks_near_data_or_reflection")
                 rows.append(r)
     cols = [
         Col("cell", "cell"),
@@ -272,7 +272,6 @@ def nets_table(cells: list[Cell]) -> Table:
         "time_s",
         "width",
         "units_pinned",
-        "kinks_near_data_or_reflection",
         "contradiction",
     ]
     return Table("nets", "Trained networks vs the Lasso optimum", cols, rows, csv_cols=keys)

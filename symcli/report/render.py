@@ -20,6 +20,7 @@ from symcli.report.content import (
     symmetry_tables,
 )
 from symcli.report.figures import MAX_CELL_FIGURES, FigureInfo
+from symcli.report.findings_tables import findings_table, run_findings, scores_table, targets_table
 from symcli.report.fitplots import cell_title
 from symcli.report.loading import Cell, read_json
 from symcli.report.meta import LEGEND, header
@@ -33,6 +34,9 @@ class Content:
     run: str
     header: list[tuple[str, str]]
     cells: list[Cell]
+    findings: Table
+    scores: Table
+    targets: Table
     summary: Table
     metrics: Table
     failed: Table
@@ -54,6 +58,9 @@ def build_content(root: Path, cells: list[Cell], figures: list[FigureInfo], note
         run=root.name,
         header=header(root, cells),
         cells=cells,
+        findings=findings_table(run_findings(cells)),
+        scores=scores_table(cells),
+        targets=targets_table(cells),
         summary=summary_table(cells),
         metrics=metrics_table(cells, beta_mode),
         failed=failed_table(cells),
@@ -70,7 +77,8 @@ def build_content(root: Path, cells: list[Cell], figures: list[FigureInfo], note
 
 def tables_of(c: Content) -> list[Table]:
     """The tables written as csv."""
-    return [c.summary, c.metrics, c.failed, c.by_depth, c.per_cell, mirrors_table(c.mirrors), c.nets, c.nets_by_cell]
+    firsts = [c.findings, c.scores, c.targets, c.summary, c.metrics, c.failed]
+    return firsts + [c.by_depth, c.per_cell, mirrors_table(c.mirrors), c.nets, c.nets_by_cell]
 
 
 def blocks(c: Content) -> list[tuple]:
@@ -89,6 +97,12 @@ def blocks(c: Content) -> list[tuple]:
     elif c.nets.rows:
         n = sum(r["model"].startswith("parallel") for r in c.nets.rows)
         b.append(("ok", f"No contradictions: none of the {n} trained networks ended below its Lasso optimum."))
+    if c.findings.rows:
+        b += [("h", 2, c.findings.title), ("table", c.findings), ("p", c.findings.note)]
+    if c.scores.rows:
+        b += [("h", 2, c.scores.title), ("table", c.scores), ("p", c.scores.note)]
+    if c.targets.rows:
+        b += [("h", 3, c.targets.title), ("table", c.targets)]
     b.append(("legend", LEGEND))
     grouped = any(r["cells"] > 1 for r in c.summary.rows)
     overview = [f for f in c.figures if f.cell is None]

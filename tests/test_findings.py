@@ -1,0 +1,137 @@
+"""Verdict rules of symcli.findings on hand-made evidence tables (rows as results.parquet holds them)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from symcli.findings import (
+    CLAIM_EMBEDDINGS,
+    CLAIM_OPTIMUM,
+    CLAIM_PINNING,
+    CLAIM_REFLECTION,
+    CLAIM_SCORE,
+    findings,
+    verdict,
+)
+
+
+def row(**kw) -> dict:
+    base = {"dataset": "imdb", "depth": 3, "dim": 1, "seed": 0, "status": "done"}
+    return base | kw
+
+
+def by_claim(found, claim, depth=None):
+    return [f for f in found if f.claim == claim and (depth is None or f.depth == depth)]
+
+
+@pytest.mark.parametrize(
+    "observed,null,p,side,expected",
+    [
+        (0.9, 0.1, 0.001, "greater", "supported"),
+        (0.9, 0.1, 0.2, "greater", "inconclusive"),  # right side, too weak
+        (0.1, 0.1, 0.9, "greater", "not supported"),  # equal counts as not beyond
+        (0.05, 0.1, 0.99, "greater", "not supported"),
+        (0.05, 0.1, 0.001, "less", "supported"),
+        (0.2, 0.1, 0.8, "less", "not supported"),
+        (None, 0.1, 0.01, "greater", "inconclusive"),
+        (0.9, 0.1, None, "greater", "inconclusive"),
+    ],
+)
+def test_verdict_rule(observed, null, p, side, expected):
+    assert verdict(observed, null, p, side) == expected
+
+
+def test_pinning_finding_combines_cells_with_fisher_and_reports_a_t_interval():
+    rows = [
+        row(seed=s, share_units_pinned=v, share_units_pinned_null=0.05, share_units_pinned_p=p)
+        for s, (v, p) in enumerate([(0.4, 0.01), (0.5, 0.02), (0.6, 0.03)])
+    ]
+    (f,) = by_claim(findings(rows), CLAIM_PINNING, 3)
+    stat = -2 * sum(math.log(p) for p in (0.01, 0.02, 0.03))
+    # Fisher's method: chi-square with 6 degrees of freedom; closed form of its survival function
+    expected = math.exp(-stat / 2) * sum((stat / 2) ** k / math.factorial(k) for k in range(3))
+    assert f.p_value == pytest.approx(expected, rel=1e-9)
+    assert f.observed == pytest.approx(0.5) and f.null == pytest.approx(0.05)
+    half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t_{0.975, 2} * sd / sqrt(n)
+    assert f.observed_ci == pytest.approx((0.5 - half, 0.5 + half))
+    assert f.verdict == "supported" and f.cells == 3
+
+
+def test_a_statistic_at_its_null_is_not_supported_and_a_weak_one_is_inconclusive():
+    at_null = [
+        row(seed=s, share_units_pinned=0.05, share_units_pinned_null=0.05, share_units_pinned_p=0.6) for s in (0, 1)
+    ]
+    weak = [
+        row(seed=s, share_units_pinned=0.08, share_units_pinned_null=0.05, share_units_pinned_p=0.3) for s in (0, 1)
+    ]
+    assert by_claim(findings(at_null), CLAIM_PINNING)[0].verdict == "not supported"
+    assert by_claim(findings(weak), CLAIM_PINNING)[0].verdict == "inconclusive"
+
+
+def test_claim_1_check_against_certified_and_upper_bound_optima():
+    ok = [row(nets_min_ratio=1.02, guarantee="certified", objective=2.0, network_objective=2.0)]
+    below_cert = [row(nets_min_ratio=0.98, guarantee="certified", objective=2.0, network_objective=2.0)]
+    below_bound = [row(nets_min_ratio=0.98, guarantee="upper-bound", objective=2.0, network_objective=2.0)]
+    bad_rebuild = [row(nets_min_ratio=1.1, guarantee="exact", objective=2.0, network_objective=2.1)]
+    no_nets = [row(guarantee="exact", objective=2.0, network_objective=2.0)]
+    verdicts = [by_claim(findings(r), CLAIM_OPTIMUM)[0].verdict for r in (ok, below_cert, below_bound, bad_rebuild)]
+    assert verdicts == ["supported", "not supported", "inconclusive", "not supported"]
+    assert by_claim(findings(no_nets), CLAIM_OPTIMUM)[0].verdict == "inconclusive"
+    assert by_claim(findings(below_cert), CLAIM_OPTIMUM)[0].observed == 0.98
+
+
+def test_depth_2_reflection_claim_is_the_check_that_none_is_selected():
+    none = [row(depth=2, share_reflection_features=0.0, share_reflection_features_null=0.0)]
+    some = [row(depth=2, share_reflection_features=0.2, share_reflection_features_null=0.0)]
+    assert by_claim(findings(none), CLAIM_REFLECTION, 2)[0].verdict == "supported"
+    assert by_claim(findings(some), CLAIM_REFLECTION, 2)[0].verdict == "not supported"
+
+
+def test_claim_4_needs_the_mirror_test_and_claim_2_at_a_deeper_depth():
+    eh = {"mean_E_H": 0.2, "mean_E_H_null": 1.0, "mean_E_H_p": 0.001}
+    refl_yes = {
+        "share_reflection_features": 0.9,
+        "share_reflection_features_null": 0.5,
+        "share_reflection_features_p": 0.001,
+    }
+    refl_no = {
+        "share_reflection_features": 0.4,
+        "share_reflection_features_null": 0.5,
+        "share_reflection_features_p": 0.9,
+    }
+    eh_no = {"mean_E_H": 1.2, "mean_E_H_null": 1.0, "mean_E_H_p": 0.9}
+    cases = [(eh | refl_yes, "supported"), (eh | refl_no, "inconclusive"), (eh_no | refl_no, "not supported")]
+    for kw, expected in cases:
+        (f,) = by_claim(findings([row(**kw)]), CLAIM_EMBEDDINGS)
+        assert f.verdict == expected, kw
+        assert f.depth is None and f.dataset == "imdb"
+
+
+def test_score_finding_is_a_paired_t_test_against_the_majority():
+    from scipy import stats
+
+    scores = [0.70, 0.74, 0.69]
+    rows = [row(seed=s, test_score=v, majority_score=0.5, probe_score=0.72) for s, v in enumerate(scores)]
+    (f,) = by_claim(findings(rows), CLAIM_SCORE)
+    expected = stats.ttest_1samp([v - 0.5 for v in scores], 0.0, alternative="greater").pvalue
+    assert f.p_value == pytest.approx(expected) and f.verdict == "supported"
+    assert "0.720" in f.evidence
+    at_chance = [row(seed=s, test_score=v, majority_score=0.5) for s, v in enumerate([0.49, 0.5, 0.51])]
+    assert by_claim(findings(at_chance), CLAIM_SCORE)[0].verdict == "not supported"
+
+
+def test_failed_cells_and_other_datasets_are_kept_apart():
+    rows = [
+        row(share_units_pinned=0.9, share_units_pinned_null=0.05, share_units_pinned_p=1e-6),
+        row(status="failed", share_units_pinned=0.0, share_units_pinned_null=0.05, share_units_pinned_p=1.0),
+        row(dataset="glue/sst2", share_units_pinned=0.0, share_units_pinned_null=0.05, share_units_pinned_p=1.0),
+    ]
+    found = findings(rows)
+    imdb, sst2 = (by_claim([f for f in found if f.dataset == ds], CLAIM_PINNING)[0] for ds in ("imdb", "glue/sst2"))
+    assert (imdb.cells, imdb.verdict) == (1, "supported")
+    assert (sst2.cells, sst2.verdict) == (1, "not supported")
+    assert all(
+        set(f.to_dict()) >= {"claim", "dataset", "depth", "observed", "null", "p_value", "verdict"} for f in found
+    )
