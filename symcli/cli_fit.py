@@ -262,7 +262,8 @@ def _fit_dataset(args: dict) -> dict:
                     "beta_mode": "absolute" if a["beta"] is not None else "fraction",
                     "directions": [s.strip() for s in a["directions"].split(",") if s.strip()],
                 },
-                "nets": {k: a[k] for k in net_keys} | {"count": a["nets"]},
+                # one fit, not a study: no nets on shuffled labels (runs train them for the findings' nulls)
+                "nets": {k: a[k] for k in net_keys} | {"count": a["nets"], "shuffled": False},
             }
         )
     except ValidationError as e:

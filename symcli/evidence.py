@@ -9,6 +9,8 @@ stated random model on the same training points, p_value from a one-sided within
   training points;
 - share_units_pinned: share of live units of the trained |.| networks whose plane passes within eps of d
   training points vs random hyperplanes;
+- pin_distance: median over those units of the d-th smallest distance of a training point to the unit's plane
+  (over the data scale; 0 when d points lie on it) vs random hyperplanes;
 - offset_to_pinned: median distance of the networks' deeper offsets to the nearest pinned value vs random offsets;
 - share_kinks_near (d = 1): share of the networks' kinks in the data range near a data point or a reflection
   2 x_j - x_k vs kinks uniform on the data range.
@@ -27,11 +29,11 @@ from symcli.nulls import (
     kink_tolerance,
     mirror_symmetry_statistic,
     offset_statistic,
+    pin_distance_statistic,
     pinning_statistic,
 )
 
 REFLECTION_CODES = frozenset(i for i, f in enumerate(FAMILIES) if f != "plane")
-NET_STATISTICS = ("share_units_pinned", "offset_to_pinned", "share_kinks_near")
 
 
 def lasso_statistics(
@@ -64,7 +66,10 @@ def nets_statistics(syms: list[dict], X: np.ndarray, depth: int, seed: int) -> d
         return {}
     units = [u for s in syms for u in s["units"]]
     near = np.array([u["points_within_eps"] for u in units], dtype=np.int64)
-    out = {"share_units_pinned": pinning_statistic(near, X, syms[0]["eps"], seed)}
+    out = {
+        "share_units_pinned": pinning_statistic(near, X, syms[0]["eps"], seed),
+        "pin_distance": pin_distance_statistic([u["pin_distance"] for u in units], X, seed),
+    }
     if depth >= 3:
         out["offset_to_pinned"] = offset_statistic([o for u in units for o in u["offset_to_pinned"]], X, depth, seed)
     if X.shape[1] == 1:

@@ -50,7 +50,7 @@ TESTED = (
         "greater",
         "l1-mass share of reflection families vs a size-matched draw",
     ),
-    (CLAIM_PINNING, "share_units_pinned", "greater", "share of pinned units vs random hyperplanes"),
+    (CLAIM_PINNING, "pin_distance", "less", "median distance of a unit's plane to its d-th nearest training point"),
     (CLAIM_OFFSETS, "offset_to_pinned", "less", "median offset-to-pinned distance vs random offsets"),
     (CLAIM_KINKS, "share_kinks_near", "greater", "share of kinks near an anchor vs uniform kinks"),
 )
@@ -197,6 +197,16 @@ def score_finding(dataset: str, rows: list[dict]) -> Finding | None:
     )
 
 
+def _pinned_share(rows: list[dict]) -> str:
+    """The share of pinned units beside its random-plane null and the label-shuffled nets' share."""
+    parts = []
+    for key, name in (("", "pinned share"), ("_null", "random planes"), ("_shuffled", "shuffled-label nets")):
+        vals = [_num(r.get(f"share_units_pinned{key}")) for r in rows]
+        vals = [v for v in vals if v is not None]
+        parts.append(f"{name} {_fmt(seed_interval(vals)[0]) if vals else 'n/a'}")
+    return ", ".join(parts)
+
+
 def _fmt(x: float | None) -> str:
     return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
 
@@ -221,6 +231,8 @@ def findings(rows: Iterable[dict]) -> list[Finding]:
                     else tested_finding(claim, dataset, depth, rs, stat, side, test)
                 )
                 if f is not None:
+                    if claim == CLAIM_PINNING:
+                        f.evidence = _pinned_share(rs)
                     by_depth.setdefault(depth, []).append(f)
                     out.append(f)
         out.append(embeddings_finding(dataset, ds, by_depth))

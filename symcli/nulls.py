@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from scipy import stats
 
-from symcli.lasso.features import psi
+from symcli.lasso.features import data_scale, psi
 from symcli.numerics import rng
 from symcli.symmetry import symmetry_error
 
@@ -149,6 +149,24 @@ def pinning_statistic(near_counts: np.ndarray, X: np.ndarray, eps: float, seed: 
         "p_value": _binom_greater(pinned, len(near), max(p0, 1.0 / (n_null + 1))),
         "test": f"one-sided binomial vs the pinned share of {n_null} random hyperplanes crossing the data",
         "eps": float(eps),
+    }
+
+
+def pin_distance_statistic(distances: Sequence[float], X: np.ndarray, seed: int, n_null: int = 2000) -> dict:
+    """Median pinning distance of m units (distances: each unit's d-th smallest |w^T x_n + a| over data_scale(X),
+    from network_symmetry) against the same for n_null random hyperplanes crossing the data X (N, d);
+    one-sided Mann-Whitney U (units closer to d training points than random planes are)."""
+    X = np.asarray(X, dtype=np.float64)
+    obs = _clean(distances)
+    k = min(X.shape[1], len(X)) - 1
+    scale = data_scale(X)
+    null = np.concatenate([np.sort(np.abs(T), axis=0)[k] / scale for T in _null_planes(X, n_null, seed)])
+    return {
+        "observed": float(np.median(obs)) if len(obs) else None,
+        "null": float(np.median(null)),
+        "n": len(obs),
+        "p_value": _less(obs, null),
+        "test": f"one-sided Mann-Whitney U vs {n_null} random hyperplanes crossing the data",
     }
 
 

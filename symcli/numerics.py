@@ -26,6 +26,8 @@ SUPPORT_TOL = 1e-9
 DEDUPE_RESOLUTION = 1e-10
 #: Offsets c_l below -this (relative to the data scale) are rejected as negative.
 OFFSET_EPS = 1e-12
+#: A trained unit's plane is pinned when d training points lie within PIN_EPS x data_scale(X) of it.
+PIN_EPS = 1e-2
 
 # ------------------------------------------------------------------ limits on input (bad input beyond them)
 

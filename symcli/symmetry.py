@@ -12,9 +12,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from symcli.lasso.dictionary import Dictionary
-from symcli.lasso.features import FAMILIES, psi
+from symcli.lasso.features import FAMILIES, data_scale, psi
 from symcli.lasso.geometry import reflect
-from symcli.numerics import rng
+from symcli.numerics import PIN_EPS, rng
 
 
 def symmetry_error(f: Callable[[np.ndarray], np.ndarray], X_eval: np.ndarray, w: np.ndarray, a: float) -> float:
@@ -122,20 +122,25 @@ def network_symmetry(
     B: np.ndarray,
     alpha: np.ndarray,
     X: np.ndarray,
-    eps: float = 1e-3,
+    eps: float | None = None,
     live_tol: float = 1e-3,
 ) -> dict:
     """Symmetry of a trained parallel |.| network (arrays as in ParallelAbsNet; units whose equivalent
     coefficient |alpha_i| prod|u_il| ||w_i|| is below live_tol of the largest are dropped): per unit the
-    first-layer hyperplane, the training points within eps of it, and the distance
-    of each deeper offset to the nearest pinned value psi_(c_2..c_(l-1))(t_n + a); in 1-D the kinks of f
-    (symcli.nulls.kink_statistic compares them with data points and reflections 2 x_j - x_k)."""
+    first-layer hyperplane, the training points within eps of it (default PIN_EPS x data_scale(X)), its
+    pinning distance (the d-th smallest |w^T x_n + a| over training points, over data_scale(X): 0 when d
+    points lie on the plane), and the distance of each deeper offset to the nearest pinned value
+    psi_(c_2..c_(l-1))(t_n + a); in 1-D the kinks of f (symcli.nulls.kink_statistic compares them with data
+    points and reflections 2 x_j - x_k)."""
     z = np.abs(alpha) * unit_features(W, b1, U, B)[3]  # each unit's equivalent Lasso coefficient |z_i|
     live = z >= live_tol * max(z.max(initial=0.0), 1e-300)
     W, b1, U, B = W[live], b1[live], U[live], B[live]
     w_hat, a, c, _ = unit_features(W, b1, U, B)
     T = X @ w_hat.T + a  # (N, m)
+    scale = data_scale(X)
+    eps = PIN_EPS * scale if eps is None else eps
     near = (np.abs(T) <= eps).sum(0)
+    pin_dist = np.sort(np.abs(T), axis=0)[min(X.shape[1], len(X)) - 1] / scale if len(w_hat) else np.zeros(0)
     units = []
     for i in range(len(w_hat)):
         offs = []
@@ -148,6 +153,7 @@ def network_symmetry(
                 "a": float(a[i]),
                 "c": c[i].tolist(),
                 "points_within_eps": int(near[i]),
+                "pin_distance": float(pin_dist[i]),
                 "offset_to_pinned": offs,
             }
         )

@@ -45,7 +45,7 @@ def test_verdict_rule(observed, null, p, side, expected):
 
 def test_pinning_finding_combines_cells_with_fisher_and_reports_a_t_interval():
     rows = [
-        row(seed=s, share_units_pinned=v, share_units_pinned_null=0.05, share_units_pinned_p=p)
+        row(seed=s, pin_distance=v, pin_distance_null=0.9, pin_distance_p=p)
         for s, (v, p) in enumerate([(0.4, 0.01), (0.5, 0.02), (0.6, 0.03)])
     ]
     (f,) = by_claim(findings(rows), CLAIM_PINNING, 3)
@@ -53,19 +53,15 @@ def test_pinning_finding_combines_cells_with_fisher_and_reports_a_t_interval():
     # Fisher's method: chi-square with 6 degrees of freedom; closed form of its survival function
     expected = math.exp(-stat / 2) * sum((stat / 2) ** k / math.factorial(k) for k in range(3))
     assert f.p_value == pytest.approx(expected, rel=1e-9)
-    assert f.observed == pytest.approx(0.5) and f.null == pytest.approx(0.05)
+    assert f.observed == pytest.approx(0.5) and f.null == pytest.approx(0.9)
     half = 4.302652729911275 * 0.1 / math.sqrt(3)  # t_{0.975, 2} * sd / sqrt(n)
     assert f.observed_ci == pytest.approx((0.5 - half, 0.5 + half))
     assert f.verdict == "supported" and f.cells == 3
 
 
 def test_a_statistic_at_its_null_is_not_supported_and_a_weak_one_is_inconclusive():
-    at_null = [
-        row(seed=s, share_units_pinned=0.05, share_units_pinned_null=0.05, share_units_pinned_p=0.6) for s in (0, 1)
-    ]
-    weak = [
-        row(seed=s, share_units_pinned=0.08, share_units_pinned_null=0.05, share_units_pinned_p=0.3) for s in (0, 1)
-    ]
+    at_null = [row(seed=s, pin_distance=0.5, pin_distance_null=0.5, pin_distance_p=0.6) for s in (0, 1)]
+    weak = [row(seed=s, pin_distance=0.4, pin_distance_null=0.5, pin_distance_p=0.3) for s in (0, 1)]
     assert by_claim(findings(at_null), CLAIM_PINNING)[0].verdict == "not supported"
     assert by_claim(findings(weak), CLAIM_PINNING)[0].verdict == "inconclusive"
 
@@ -124,14 +120,15 @@ def test_score_finding_is_a_paired_t_test_against_the_majority():
 
 def test_failed_cells_and_other_datasets_are_kept_apart():
     rows = [
-        row(share_units_pinned=0.9, share_units_pinned_null=0.05, share_units_pinned_p=1e-6),
-        row(status="failed", share_units_pinned=0.0, share_units_pinned_null=0.05, share_units_pinned_p=1.0),
-        row(dataset="glue/sst2", share_units_pinned=0.0, share_units_pinned_null=0.05, share_units_pinned_p=1.0),
+        row(pin_distance=0.01, pin_distance_null=0.5, pin_distance_p=1e-6, share_units_pinned=0.8),
+        row(status="failed", pin_distance=0.9, pin_distance_null=0.5, pin_distance_p=1.0),
+        row(dataset="glue/sst2", pin_distance=0.9, pin_distance_null=0.5, pin_distance_p=1.0),
     ]
     found = findings(rows)
     imdb, sst2 = (by_claim([f for f in found if f.dataset == ds], CLAIM_PINNING)[0] for ds in ("imdb", "glue/sst2"))
     assert (imdb.cells, imdb.verdict) == (1, "supported")
     assert (sst2.cells, sst2.verdict) == (1, "not supported")
+    assert imdb.evidence.startswith("pinned share 0.800, random planes n/a")
     assert all(
         set(f.to_dict()) >= {"claim", "dataset", "depth", "observed", "null", "p_value", "verdict"} for f in found
     )
