@@ -2,8 +2,9 @@
 
 A cell's cost is, in order of preference: the median whole-cell time (`cell_s`) of this run's finished cells of
 the same depth and dimension (scaled to the cell's n_train and nets settings), else the reference costs below,
-measured on the developer machine (2 CPU cores, no GPU) with all-MiniLM-L6-v2 embeddings, n_train 30, 3
-parallel nets + 3 on shuffled labels + the MLP baseline at 1000 epochs, refine on. Scaling: the Lasso part
+measured on the developer machine (2 CPU cores, no GPU): the medians of configs/study.yaml's 180 cells
+(all-MiniLM-L6-v2 embeddings, pls, n_train 30, beta 0.2 beta_max, 3 parallel nets + 3 on shuffled labels + 3
+MLPs at 1000 epochs, refine on): Lasso fit, 3x the parallel nets' time, and the rest. Scaling: the Lasso part
 grows like (n_train / 30)^(depth - 1) in 1-D and (n_train / 30)^depth in 2-D (the dictionary's size), the
 nets part linearly in nets count x epochs x n_train. Embedding a dataset for the first time is not included
 (the cold cost is one `symcli embed` per dataset; see its size note).
@@ -19,12 +20,12 @@ from symcli.config import Cell, RunConfig
 
 #: (depth, dim) -> (Lasso part s, nets part s, fixed part s: data, baselines, symmetry nulls) at the reference.
 REFERENCE_S = {
-    (2, 1): (0.05, 4.5, 2.0),
-    (3, 1): (0.1, 5.0, 2.0),
-    (4, 1): (0.8, 5.5, 2.0),
-    (2, 2): (0.1, 4.5, 2.5),
-    (3, 2): (9.0, 5.0, 2.5),
-    (4, 2): (3.0, 5.5, 2.5),
+    (2, 1): (0.01, 4.4, 0.4),
+    (3, 1): (0.01, 5.5, 0.6),
+    (4, 1): (0.65, 5.7, 1.2),
+    (2, 2): (0.02, 2.1, 1.1),
+    (3, 2): (6.6, 5.6, 0.5),
+    (4, 2): (1.5, 6.6, 0.1),
 }
 REFERENCE_N = 30
 REFERENCE_NET_EPOCHS = (3 * 2 + 3) * 1000  # (3 nets + 3 shuffled + 3 MLPs) x 1000 epochs

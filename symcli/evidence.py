@@ -8,7 +8,8 @@ stated random model on the same training points, p_value from a one-sided within
 - mean_E_H: mean symmetry error of the Lasso's function about its top mirrors vs random hyperplanes through
   training points;
 - share_units_pinned: share of live units of the trained |.| networks whose plane passes within eps of d
-  training points vs random hyperplanes;
+  training points vs random hyperplanes, over the units whose plane cuts the data (a plane with every training
+  point on one side is linear on them, like one through an extreme point, so the data do not place it);
 - pin_distance: median over those units of the d-th smallest distance of a training point to the unit's plane
   (over the data scale; 0 when d points lie on it) vs random hyperplanes;
 - offset_to_pinned: median distance of the networks' deeper offsets to the nearest pinned value vs random offsets;
@@ -65,11 +66,13 @@ def nets_statistics(syms: list[dict], X: np.ndarray, depth: int, seed: int) -> d
     if not syms:
         return {}
     units = [u for s in syms for u in s["units"]]
-    near = np.array([u["points_within_eps"] for u in units], dtype=np.int64)
+    cutting = [u for u in units if u["crosses_data"]]  # a plane beside the data is not placed by it
+    near = np.array([u["points_within_eps"] for u in cutting], dtype=np.int64)
     out = {
         "share_units_pinned": pinning_statistic(near, X, syms[0]["eps"], seed),
-        "pin_distance": pin_distance_statistic([u["pin_distance"] for u in units], X, seed),
+        "pin_distance": pin_distance_statistic([u["pin_distance"] for u in cutting], X, seed),
     }
+    out["share_units_pinned"]["units_outside_data"] = len(units) - len(cutting)
     if depth >= 3:
         out["offset_to_pinned"] = offset_statistic([o for u in units for o in u["offset_to_pinned"]], X, depth, seed)
     if X.shape[1] == 1:

@@ -129,7 +129,9 @@ def network_symmetry(
     coefficient |alpha_i| prod|u_il| ||w_i|| is below live_tol of the largest are dropped): per unit the
     first-layer hyperplane, the training points within eps of it (default PIN_EPS x data_scale(X)), its
     pinning distance (the d-th smallest |w^T x_n + a| over training points, over data_scale(X): 0 when d
-    points lie on the plane), and the distance of each deeper offset to the nearest pinned value
+    points lie on the plane), whether the plane cuts the data (points beyond eps on both sides; a plane that
+    does not is linear on the training points, like one through an extreme point: share_units_pinned counts
+    only the planes that cut), and the distance of each deeper offset to the nearest pinned value
     psi_(c_2..c_(l-1))(t_n + a); in 1-D the kinks of f (symcli.nulls.kink_statistic compares them with data
     points and reflections 2 x_j - x_k)."""
     z = np.abs(alpha) * unit_features(W, b1, U, B)[3]  # each unit's equivalent Lasso coefficient |z_i|
@@ -140,6 +142,7 @@ def network_symmetry(
     scale = data_scale(X)
     eps = PIN_EPS * scale if eps is None else eps
     near = (np.abs(T) <= eps).sum(0)
+    crosses = (T < -eps).any(0) & (T > eps).any(0)  # training points on both sides: the plane cuts the data
     pin_dist = np.sort(np.abs(T), axis=0)[min(X.shape[1], len(X)) - 1] / scale if len(w_hat) else np.zeros(0)
     units = []
     for i in range(len(w_hat)):
@@ -154,6 +157,7 @@ def network_symmetry(
                 "c": c[i].tolist(),
                 "points_within_eps": int(near[i]),
                 "pin_distance": float(pin_dist[i]),
+                "crosses_data": bool(crosses[i]),
                 "offset_to_pinned": offs,
             }
         )
@@ -161,7 +165,8 @@ def network_symmetry(
         "units": units,
         "eps": eps,
         "live_units": int(live.sum()),
-        "share_units_pinned": float(np.mean(near >= X.shape[1])) if len(near) else None,
+        "units_outside_data": int((~crosses).sum()),
+        "share_units_pinned": float(np.mean(near[crosses] >= X.shape[1])) if crosses.any() else None,
     }
     if X.shape[1] == 1 and len(W):
         out["kinks"] = kinks_1d(W, b1, U, B).tolist()
