@@ -12,7 +12,9 @@ stated random model on the same training points, p_value from a one-sided within
   point on one side is linear on them, like one through an extreme point, so the data do not place it);
 - pin_distance: median over those units of the d-th smallest distance of a training point to the unit's plane
   (over the data scale; 0 when d points lie on it) vs random hyperplanes;
-- offset_to_pinned: median distance of the networks' deeper offsets to the nearest pinned value vs random offsets;
+- offset_to_pinned: median distance of the networks' deeper offsets to the nearest pinned value vs random offsets
+  (offsets whose nested kink falls inside the data, strictly between the smallest and largest pinned value; one
+  outside is linear on the training points);
 - share_kinks_near (d = 1): share of the networks' kinks in the data range near a data point or a reflection
   2 x_j - x_k vs kinks uniform on the data range.
 """
@@ -74,7 +76,8 @@ def nets_statistics(syms: list[dict], X: np.ndarray, depth: int, seed: int) -> d
     }
     out["share_units_pinned"]["units_outside_data"] = len(units) - len(cutting)
     if depth >= 3:
-        out["offset_to_pinned"] = offset_statistic([o for u in units for o in u["offset_to_pinned"]], X, depth, seed)
+        inside = [o for u in units for o, cut in zip(u["offset_to_pinned"], u["offset_cuts_data"], strict=True) if cut]
+        out["offset_to_pinned"] = offset_statistic(inside, X, depth, seed)
     if X.shape[1] == 1:
         x = X[:, 0]
         kinks = np.concatenate([np.asarray(s.get("kinks", []), dtype=np.float64) for s in syms])

@@ -109,6 +109,9 @@ def tested_finding(claim: str, dataset: str, depth: int | None, rows: list[dict]
     has the statistic."""
     have = [r for r in rows if _num(r.get(stat)) is not None and _num(r.get(f"{stat}_null")) is not None]
     if not have:
+        if any(_num(r.get(f"{stat}_null")) is not None for r in rows):  # a null but nothing observed
+            reason = "nothing to measure in any cell (e.g. no trained unit's plane or nested kink cuts the data)"
+            return Finding(claim, dataset, depth, None, None, None, "inconclusive", test=test, evidence=reason)
         return None
     obs = seed_interval([_num(r[stat]) for r in have])
     nul = seed_interval([_num(r[f"{stat}_null"]) for r in have])
@@ -231,7 +234,7 @@ def findings(rows: Iterable[dict]) -> list[Finding]:
                     else tested_finding(claim, dataset, depth, rs, stat, side, test)
                 )
                 if f is not None:
-                    if claim == CLAIM_PINNING:
+                    if claim == CLAIM_PINNING and f.observed is not None:
                         f.evidence = _pinned_share(rs)
                     by_depth.setdefault(depth, []).append(f)
                     out.append(f)

@@ -132,8 +132,8 @@ def network_symmetry(
     points lie on the plane), whether the plane cuts the data (points beyond eps on both sides; a plane that
     does not is linear on the training points, like one through an extreme point: share_units_pinned counts
     only the planes that cut), and the distance of each deeper offset to the nearest pinned value
-    psi_(c_2..c_(l-1))(t_n + a); in 1-D the kinks of f (symcli.nulls.kink_statistic compares them with data
-    points and reflections 2 x_j - x_k)."""
+    psi_(c_2..c_(l-1))(t_n + a) with whether that nested kink falls inside the data; in 1-D the kinks of f
+    (symcli.nulls.kink_statistic compares them with data points and reflections 2 x_j - x_k)."""
     z = np.abs(alpha) * unit_features(W, b1, U, B)[3]  # each unit's equivalent Lasso coefficient |z_i|
     live = z >= live_tol * max(z.max(initial=0.0), 1e-300)
     W, b1, U, B = W[live], b1[live], U[live], B[live]
@@ -146,10 +146,11 @@ def network_symmetry(
     pin_dist = np.sort(np.abs(T), axis=0)[min(X.shape[1], len(X)) - 1] / scale if len(w_hat) else np.zeros(0)
     units = []
     for i in range(len(w_hat)):
-        offs = []
+        offs, cuts = [], []
         for l in range(c.shape[1]):
             pinned = psi(T[:, i], c[i, :l])
             offs.append(float(np.min(np.abs(pinned - c[i, l]))))
+            cuts.append(bool(pinned.min() < c[i, l] < pinned.max()))  # the nested kink falls inside the data
         units.append(
             {
                 "w": w_hat[i].tolist(),
@@ -159,6 +160,7 @@ def network_symmetry(
                 "pin_distance": float(pin_dist[i]),
                 "crosses_data": bool(crosses[i]),
                 "offset_to_pinned": offs,
+                "offset_cuts_data": cuts,
             }
         )
     out = {

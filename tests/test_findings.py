@@ -132,3 +132,10 @@ def test_failed_cells_and_other_datasets_are_kept_apart():
     assert all(
         set(f.to_dict()) >= {"claim", "dataset", "depth", "observed", "null", "p_value", "verdict"} for f in found
     )
+
+
+def test_a_statistic_with_a_null_but_nothing_observed_is_an_inconclusive_row():
+    rows = [row(seed=s, pin_distance=None, pin_distance_null=0.05, pin_distance_p=None) for s in (0, 1)]
+    (f,) = by_claim(findings(rows), CLAIM_PINNING)
+    assert (f.verdict, f.observed, f.p_value) == ("inconclusive", None, None)
+    assert "nothing to measure" in f.evidence

@@ -14,7 +14,7 @@ from symcli.report.tables import Col, Table
 def _ci(v: float | None, ci: tuple | None) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
-    if not ci or ci[0] is None or ci[0] == ci[1] or any(math.isnan(x) for x in ci):
+    if not ci or ci[0] is None or any(math.isnan(x) for x in ci) or ci[1] - ci[0] <= 1e-9 * max(1.0, abs(v)):
         return f"{v:.3g}"
     return f"{v:.3g} [{ci[0]:.3g}, {ci[1]:.3g}]"
 
