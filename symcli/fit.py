@@ -16,7 +16,7 @@ from symcli.errors import UserError
 from symcli.evidence import lasso_statistics, nets_statistics
 from symcli.lasso.certificate import Certificate, certify
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
-from symcli.lasso.directions import USER_DIRECTION_SETS, direction_set, direction_set_bytes
+from symcli.lasso.directions import USER_DIRECTION_SETS, direction_set_bytes, with_fallback
 from symcli.lasso.features import FAMILIES, psi
 from symcli.lasso.solvers import SOLVERS, LassoResult, beta_max, check_beta, residual, solve
 from symcli.lasso.streaming import plan_streaming
@@ -93,15 +93,49 @@ def _finite(x: float) -> float | None:
 
 
 def guarantee(cert: Certificate, d: int, pin_rule: str, refined: bool, converged: bool) -> str:
-    """`exact`: a 1-D `all` dictionary (exact by construction) solved to convergence, with a certificate
-    that confirms it (or was skipped as too large); `certified`: an exactly computed certificate (d <= 2)
-    at most CERTIFICATE_TOL; else `upper-bound`."""
+    """`exact`: a 1-D `all` dictionary (exact by construction) solved to convergence (converged: the
+    solver's own KKT test passed), with a certificate that confirms it (or was skipped as too large);
+    `certified`: an exactly computed certificate (d <= 2) at most CERTIFICATE_TOL, however the solver
+    stopped (the certificate is a proof about the returned point, see converged_field); else `upper-bound`."""
     if d == 1 and pin_rule == "all" and not refined and converged:
         if np.isnan(cert.certificate) or cert.certificate <= CERTIFICATE_TOL:
             return "exact"
     if cert.exact and cert.certificate <= CERTIFICATE_TOL:
         return "certified"
     return "upper-bound"
+
+
+def converged_field(res: LassoResult, guarantee_: str) -> bool:
+    """`converged` of the fit JSON: true when the solver's own test passed (stop_reason 'converged') or when
+    the guarantee is `certified`, i.e. an exact certificate proves the returned point optimal to within the
+    stated gap (`global_gap`), even if the solver stopped on its iteration budget or at the rounding floor
+    ('stalled', 'max_iterations'): near-interpolating fits chase KKT violations of 1e-9 relative that are
+    rounding noise, and the point is then optimal all the same. Calling such a fit unconverged while
+    certifying it contradicted itself; calling it uncertified would deny a valid proof. `stop_reason` keeps
+    the solver's own account. A fit neither converged nor certified reports false."""
+    return bool(res.converged or guarantee_ == "certified")
+
+
+def global_gap(y: np.ndarray, lam: np.ndarray, objective: float, beta: float, cert: Certificate) -> float | None:
+    """P - D(s lam) with s = min(1, beta / V): the residual lam scaled into the dual feasible set of the
+    continuous dictionary (every depth-L network), so the objective is at most this above the global optimum.
+    Only where V is exact (d <= 2); None for a sampled lower bound or a skipped certificate."""
+    if not (cert.exact and np.isfinite(cert.V)):
+        return None
+    yc = y - y.mean()
+    s = min(1.0, beta / cert.V) if cert.V > 0 else 1.0
+    dual = 0.5 * float(yc @ yc) - 0.5 * float((yc - s * lam) @ (yc - s * lam))
+    return max(objective - dual, 0.0)
+
+
+def continuous_beta_max(X: np.ndarray, y: np.ndarray, opts: FitOptions, W: np.ndarray, cert: Certificate):
+    """The continuous threshold: the dual value V at lambda = y - mean(y), i.e. the smallest beta at which
+    z = 0 is optimal over every depth-L network (not only the built dictionary). Computed only where the
+    fit's own certificate was exact (d <= 2, within its budget); else None."""
+    if not cert.exact:
+        return None
+    V = certify(X, y - y.mean(), 1.0, opts.depth, opts.norm, W, seed=opts.seed).V
+    return float(V) if np.isfinite(V) else None
 
 
 def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts: FitOptions):
@@ -275,25 +309,32 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
             f"the direction set alone would need {human_bytes(need)} for N = {N}, d = {d}, over --max-memory "
             f"{human_bytes(opts.max_memory)}; sample fewer directions with --n-directions, or lower N"
         )
-    dirs = direction_set(opts.directions, X, opts.norm, opts.n_directions, opts.seed)
+    dirs, fallback_note = with_fallback(opts.directions, X, opts.norm, opts.n_directions, opts.seed)
+    if fallback_note:
+        print(f"warning: {fallback_note}", file=sys.stderr)
     # too large to materialise (or --solver stream): price it in chunks instead (lasso/streaming.py)
     stream = plan_streaming(X, opts.depth, dirs, pin_rule, opts.norm, opts.solver, opts.max_memory, opts.stream_memory)
     D = None if stream else build_dictionary(X, opts.depth, dirs, pin_rule, opts.norm, opts.max_memory)
     t_build = time.perf_counter() - t0
     fraction = opts.beta if opts.beta_is_fraction else None
+    bmax = None if stream else beta_max(D.A, y)  # over the built dictionary, before any --refine column
     if fraction is not None:
-        bmax = stream.beta_max(y) if stream else beta_max(D.A, y)
+        bmax = stream.beta_max(y) if stream else bmax
         if bmax <= 0:
             raise UserError("beta_max is 0 (no feature varies with the targets on the training subset); nothing to fit")
         opts = replace(opts, beta=fraction * bmax, beta_is_fraction=False)
     if not stream:  # the streaming solver checks after its first pricing pass (no extra pass)
-        check_beta(opts.beta, beta_max(D.A, y))
+        check_beta(opts.beta, bmax)
     D, res = stream.solve(y, opts.beta) if stream else (D, solve(D.A, y, opts.beta, opts.solver))
     lam, _ = residual(D.A, y, res.z)
     cert = certify(X, lam, opts.beta, opts.depth, opts.norm, D.directions.W, seed=opts.seed)
     base_objective, base_columns, rounds = res.objective, D.n_columns, 0
+    bmax_continuous = continuous_beta_max(X, y, opts, D.directions.W, cert)
     if opts.refine:
         res, cert, rounds = _refine(X, y, opts.beta, D, res, cert, opts)
+        lam, _ = residual(D.A, y, res.z)
+    gap = global_gap(y, lam, res.objective, opts.beta, cert)
+    g = guarantee(cert, d, pin_rule, rounds > 0, res.converged)
     support = np.flatnonzero(np.abs(res.z) > SUPPORT_TOL * max(np.abs(res.z).max(initial=0.0), 1e-300))
     support = support[np.argsort(-np.abs(res.z[support]))]
     net = reconstruct(
@@ -305,11 +346,14 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         "nnz": len(support),
         "n_columns": D.n_columns,
         "n_candidates": D.n_candidates,
-        "guarantee": guarantee(cert, d, pin_rule, rounds > 0, res.converged),
+        "guarantee": g,
         "certificate": _finite(cert.certificate),
         "certificate_method": cert.method,
+        "global_gap": gap,
+        "global_relative_gap": None if gap is None else gap / max(res.objective, 1e-300),
         "solver": res.solver,
-        "converged": res.converged,
+        "converged": converged_field(res, g),
+        "stop_reason": res.stop_reason,
         "duality_gap": res.duality_gap,
         "relative_gap": res.relative_gap,
         "iterations": res.iterations,
@@ -319,7 +363,9 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         "network_objective": network_objective(net, X, y, opts.beta),
         "beta": opts.beta,
         "beta_fraction": fraction,
-        "beta_max": beta_max(D.A, y),
+        "beta_max": bmax,
+        "beta_max_source": "dictionary",
+        "beta_max_continuous": bmax_continuous,
         "depth": opts.depth,
         "n_train": N,
         "d": d,
@@ -328,6 +374,7 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         "norm": opts.norm,
         "seed": opts.seed,
         "refine_rounds": rounds,
+        "direction_fallback": fallback_note,
     }
     if stream:
         out.update(stream.report())

@@ -16,9 +16,14 @@ from symcli.errors import UserError
 from symcli.lasso.geometry import hyperplanes_through, normalize
 from symcli.numerics import rng
 
-DIRECTION_SETS = ("spanned", "axis", "grid", "random", "refined")
-#: The sets a user can ask for (`refined` directions come from column generation).
+DIRECTION_SETS = ("spanned", "axis", "grid", "random", "refined", "fallback")
+#: The sets a user can ask for (`refined` directions come from column generation, `fallback` ones are added
+#: when the data are degenerate for the requested sets, see with_fallback).
 USER_DIRECTION_SETS = ("spanned", "axis", "grid", "random")
+#: A direction set is degenerate on data X when no direction's spread over the data (std of w^T x, unit w)
+#: exceeds this times the data's largest spread: the points lie (to this precision) on a flat every direction
+#: is normal to (collinear points in 2-D, coplanar ones in 3-D), so every feature is constant or noise.
+FLAT_RTOL = 1e-6
 
 
 @dataclass
@@ -117,8 +122,69 @@ def direction_set_bytes(names: list[str], N: int, d: int, n_directions: int | No
     return float(count_directions(names, N, d, n_directions)) * 8 * (2 * d + 1)
 
 
+def _principal(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(singular values (k,), right singular vectors (k, d)) of the centred X, largest first."""
+    _, sv, Vt = np.linalg.svd(X - X.mean(axis=0), full_matrices=False)
+    return sv, Vt
+
+
+def degenerate(X: np.ndarray, W: np.ndarray) -> bool:
+    """True when no direction of W (n, d) varies on X (N, d) by more than FLAT_RTOL of the data's own spread
+    (and the data do vary): every feature built on W would be constant, or rounding noise, on X."""
+    sv, Vt = _principal(X)
+    if len(sv) == 0 or sv[0] == 0:
+        return False  # identical points: no direction can help
+    if len(W) == 0:
+        return True
+    spread = np.linalg.norm((W @ Vt.T) * sv, axis=1) / np.maximum(np.linalg.norm(W, axis=1), 1e-300)
+    return bool(spread.max() <= FLAT_RTOL * sv[0])
+
+
+def fallback(X: np.ndarray, norm: str) -> Directions:
+    """Directions along which X (N, d) varies: the principal axes of the centred data with singular value
+    above FLAT_RTOL of the largest (for collinear points the line's own direction, the best single direction
+    in l2) and the coordinate axes not normal to them (the best in l1). Unspanned: paper pins anchor them
+    at every training point."""
+    sv, Vt = _principal(X)
+    P = Vt[sv > FLAT_RTOL * sv[0]] if len(sv) and sv[0] > 0 else np.zeros((0, X.shape[1]))
+    E = np.eye(X.shape[1])
+    E = E[np.linalg.norm(E @ P.T, axis=1) > FLAT_RTOL] if len(P) else E[:0]
+    return _unspanned(np.vstack([P, E]), "fallback", norm)
+
+
+def with_fallback(
+    names: list[str], X: np.ndarray, norm: str, n_directions: int | None, seed: int
+) -> tuple[Directions, str | None]:
+    """direction_set, plus the fallback directions (and a one-line note saying why) when the named sets are
+    empty or degenerate on X: e.g. `spanned` on collinear 2-D points holds only the line's normal, whose
+    features are all constant, which would leave an empty dictionary (z = 0) without a word."""
+    dirs = _union(names, X, norm, n_directions, seed)
+    if not degenerate(X, dirs.W):
+        if len(dirs) == 0:
+            raise UserError("the direction set is empty (all spanning points are collinear); add --directions axis")
+        return dirs, None
+    extra = fallback(X, norm)
+    sv, _ = _principal(X)
+    rank = int(np.sum(sv > FLAT_RTOL * sv[0]))
+    flat = "a line (collinear)" if rank == 1 else f"a {rank}-dimensional flat"
+    note = (
+        f"the {X.shape[0]} training points lie on {flat} in d = {X.shape[1]}, so every direction of --directions "
+        f"{','.join(names)} is normal to them and every feature would be constant (an empty fit, z = 0); added "
+        f"{len(extra)} fallback direction{'s' * (len(extra) != 1)} (the data's principal axes and the coordinate "
+        "axes along them)"
+    )
+    return dirs.concat(extra), note
+
+
 def direction_set(names: list[str], X: np.ndarray, norm: str, n_directions: int | None, seed: int) -> Directions:
     """The union of the named direction sets for data X (N, d)."""
+    out = _union(names, X, norm, n_directions, seed)
+    if len(out) == 0:
+        raise UserError("the direction set is empty (all spanning points are collinear); add --directions axis")
+    return out
+
+
+def _union(names: list[str], X: np.ndarray, norm: str, n_directions: int | None, seed: int) -> Directions:
     d = X.shape[1]
     parts = []
     for name in names:
@@ -135,6 +201,4 @@ def direction_set(names: list[str], X: np.ndarray, norm: str, n_directions: int 
     out = parts[0]
     for p in parts[1:]:
         out = out.concat(p)
-    if len(out) == 0:
-        raise UserError("the direction set is empty (all spanning points are collinear); add --directions axis")
     return out

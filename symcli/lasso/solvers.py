@@ -44,10 +44,28 @@ def single_thread_blas():
     return _BLAS.limit(limits=1, user_api="blas")
 
 
+#: Why a solver stopped (LassoResult.stop_reason). Only 'converged' means its own optimality test passed.
+STOP_REASONS = ("converged", "stalled", "max_iterations", "max_rounds")
+#: Total active-set steps one solve_fast call may take (over all its pricing rounds).
+MAX_ITERATIONS = 100_000
+#: solve_fast stops as `stalled` after STALL_ROUNDS pricing rounds in a row that lowered the objective by
+#: less than STALL_RTOL x 1/2 ||y_c||^2 (the objective of z = 0): the rounding floor of near-interpolating
+#: fits, where the remaining KKT violations (~1e-9 relative) are noise and the active set only cycles.
+STALL_ROUNDS = 5
+STALL_RTOL = 1e-13
+
+
 @dataclass
 class LassoResult:
     """z: (p,) coefficients; xi: output bias; objective: primal value; duality_gap: P - D (absolute) at
-    the scaled residual, over every column of A; relative_gap: duality_gap / objective."""
+    the scaled residual, over every column of A; relative_gap: duality_gap / objective.
+
+    converged: the solver's own stopping test passed (fast/stream: no column has |A_j^T r| > beta (1 + KKT_TOL);
+    cvxpy: Clarabel's status is optimal). stop_reason says why it stopped: 'converged'; 'stalled' (the
+    objective stopped falling at the rounding floor with violations left, see STALL_ROUNDS); 'max_iterations'
+    (MAX_ITERATIONS active-set steps spent); 'max_rounds' (every pricing round spent); for cvxpy any other
+    Clarabel status. Whether the point is nonetheless optimal is for the duality gap and the certificate to
+    say (fit.py reports `converged` true when an exact certificate proves it)."""
 
     z: np.ndarray
     xi: float
@@ -59,6 +77,11 @@ class LassoResult:
     seconds: float
     solver: str
     converged: bool
+    stop_reason: str = ""
+
+    def __post_init__(self):
+        if not self.stop_reason:  # solvers that do not say (lasso/streaming.py): only its pricing rounds end it
+            self.stop_reason = "converged" if self.converged else "max_rounds"
 
 
 def beta_max(A: np.ndarray, y: np.ndarray) -> float:
@@ -208,10 +231,21 @@ def _active_set(B, y, beta, z, tol, max_iter):
 
 
 def solve_fast(
-    A: np.ndarray, y: np.ndarray, beta: float, z0: np.ndarray | None = None, tol: float = KKT_TOL, max_outer: int = 200
+    A: np.ndarray,
+    y: np.ndarray,
+    beta: float,
+    z0: np.ndarray | None = None,
+    tol: float = KKT_TOL,
+    max_outer: int = 200,
+    max_iterations: int = MAX_ITERATIONS,
 ) -> LassoResult:
     """Working-set solver: price all columns, grow the working set by the worst KKT violators,
-    solve exactly on it (warm start), until no column violates |A_j^T r| <= beta (1 + tol)."""
+    solve exactly on it (warm start), until no column violates |A_j^T r| <= beta (1 + tol) (stop_reason
+    'converged'). It also stops, not converged, after max_iterations active-set steps in all
+    ('max_iterations'), max_outer pricing rounds ('max_rounds'), or STALL_ROUNDS rounds without progress
+    ('stalled'); the reported duality gap is then what the point is worth. One working-set solve takes at
+    most max(1000, 10 k) steps (k columns): on degenerate near-interpolating problems the active set can
+    cycle, and the next pricing round does better than more of the same steps."""
     t0 = time.perf_counter()
     N, p = A.shape
     yc = y - y.mean()
@@ -220,10 +254,11 @@ def solve_fast(
     z = np.zeros(p) if z0 is None else np.asarray(z0, dtype=float).copy()
     grow = max(N // 2, 10)
     W = np.union1d(np.flatnonzero(z), np.argsort(-np.abs(g))[: min(p, grow)])
-    iters, converged = 0, False
+    iters, converged, stop = 0, False, "max_rounds"
+    best, idle, floor = np.inf, 0, STALL_RTOL * 0.5 * float(yc @ yc)
     for _ in range(max_outer):
         B = A[:, W] - mean[W]
-        zW, it = active_set_lasso(B, yc, beta, z[W], tol)
+        zW, it = active_set_lasso(B, yc, beta, z[W], tol, max_iter=min(max(1_000, 10 * len(W)), max_iterations - iters))
         iters += it
         z[:] = 0.0
         z[W] = zW
@@ -233,7 +268,16 @@ def solve_fast(
         viol[W] = -np.inf
         cand = np.flatnonzero(viol > 0)
         if len(cand) == 0:
-            converged = True
+            converged, stop = True, "converged"
+            break
+        if iters >= max_iterations:
+            stop = "max_iterations"
+            break
+        objective = 0.5 * r @ r + beta * np.abs(zW).sum()
+        idle = idle + 1 if objective > best - floor else 0
+        best = min(best, objective)
+        if idle >= STALL_ROUNDS:
+            stop = "stalled"
             break
         new = cand[np.argsort(-viol[cand])[:grow]]
         keep = W[zW != 0] if len(W) > 4 * N else W
@@ -250,6 +294,7 @@ def solve_fast(
         time.perf_counter() - t0,
         "fast",
         converged,
+        stop,
     )
 
 
@@ -291,6 +336,7 @@ def solve_cvxpy(
         time.perf_counter() - t0,
         "cvxpy+clarabel",
         prob.status == cp.OPTIMAL,
+        "converged" if prob.status == cp.OPTIMAL else str(prob.status),
     )
 
 
