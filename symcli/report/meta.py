@@ -14,12 +14,13 @@ LEGEND = [
         "exact",
         "d = 1 with the pin rule all: the dictionary holds every breakpoint the network can use, so the Lasso "
         "optimum (solved to convergence, confirmed by the certificate when it is computed) is the global minimum of "
-        "the deep |.| network's training objective.",
+        "the deep |.| network's training objective to within the stated duality gap (duality_gap, global_gap).",
     ),
     (
         "certified",
-        "the certificate was computed exactly (d <= 2: 1-D enumeration or 2-D angle sweep) and is at most 1e-6: no "
-        "feature of the continuous dictionary could lower the objective, so it is the global minimum.",
+        "the certificate was computed exactly (d <= 2: 1-D enumeration or 2-D angle sweep) and is at most 1e-6: the "
+        "residual scaled by 1/(1 + certificate) is dual feasible for the continuous dictionary, so the objective is "
+        "the global minimum to within the stated duality gap (global_gap in the cell's metrics).",
     ),
     (
         "upper-bound",
@@ -30,7 +31,8 @@ LEGEND = [
     (
         "certificate",
         "V/β − 1, with V the largest |λᵀφ(X)| over the continuous dictionary at the fit's residual λ: at most 1e-6 "
-        "proves global optimality; above it some feature would still lower the objective (--refine adds it). "
+        "proves global optimality to within the stated duality gap (global_gap); above it some feature would still "
+        "lower the objective (--refine adds it). "
         "'≥ x': sampled directions (d >= 3, or d = 2 over budget), a lower bound on the true value. "
         "'not computed': pricing even one direction would exceed the certificate's budget.",
     ),
@@ -63,6 +65,8 @@ def source_text(source: dict) -> str:
         return f"{where} at revision {source.get('revision')}"
     if kind == "mirror":
         return f"local mirror {source.get('folder') or source.get('mirror')}"
+    if kind == "file":
+        return f"local {source.get('format')} {source.get('path')} (through datasets)"
     if kind == "pypi":
         return f"PyPI package {source.get('package')}" + (f" ({source['note']})" if source.get("note") else "")
     return "unknown (not recorded)"
