@@ -5,10 +5,10 @@ dictionary D_L iff V = max_(phi in D_L) |lambda^T phi(X)| <= beta; certificate =
 For a fixed direction the max over (a, c) is exact by vertex enumeration (features.py), so:
 
 - d = 1: exact (w = 1).
-- d = 2: exact angle sweep. Each vertex's (p0, c) is linear in w, hence so is every argument inside
-  psi; between the angles where one of them changes sign, lambda^T phi = G . w(theta), whose maximum
-  over an interval is at an end or at theta = atan2(G). Offsets are not clipped in the sweep: a
-  negative offset gives a shallower feature plus a constant, which has the same lambda^T phi.
+- d = 2: exact angle sweep (sweep.py). Every feature's lambda^T phi is a signed sum of plane values
+  sum_n lambda_n |(x_n - q) . w| over its kinks q, fixed combinations of the training points pinning the
+  vertex; per pin tuple the sign changes along the angle are sorted and their jumps summed once, giving
+  lambda^T phi = G . w(theta) on every interval, maximal at an end or at w = G / ||G||.
 - d >= 3: a lower bound on V from sampled directions plus local ascent on the sphere.
 """
 
@@ -18,14 +18,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symcli.lasso.features import PLANE, VertexSystem, n_vertices_per_direction, psi, vertex_systems
+from symcli.lasso.features import PLANE, VertexSystem, data_scale, n_vertices_per_direction, psi, vertex_systems
 from symcli.lasso.geometry import normalize
+from symcli.lasso.sweep import F1, F2, PLAIN, Found, n_entries, sweep_all, tuple_vectors
 from symcli.numerics import rng
 
-#: Entries (tuples x intervals x points) processed at once in the angle sweep.
+#: Entries (tuples x points) processed at once by price().
 SWEEP_CHUNK = 2_000_000
-#: Entries (vertices x points x directions or intervals) one certificate may price, about 10 s here.
+#: Entries (vertices x points x directions) one sampled or 1-D certificate may price, about 10 s here.
 CERTIFICATE_BUDGET = 5e8
+#: Breakpoints (sweep.n_entries) the exact 2-D sweep may take: 6.2e9 at N = 100, depth 4 (6 min on 2 cores).
+SWEEP_BUDGET = 7e9
+#: Candidates an exact 2-D certificate returns for --refine (measured, N = 30, depth 4, the best ones: 10 took
+#: 20 rounds and 71 s, 30 took 16 rounds and 52 s, 100 took 14 rounds but 77 s; 30 spread over angles, 13).
+CANDIDATES_2D = 30
 
 
 @dataclass
@@ -85,16 +91,6 @@ def _linear_forms(X: np.ndarray, V: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.sign(np.einsum("...nd,...d->...n", vec, w))[..., None] * vec
 
 
-def _breakpoint_vectors(X: np.ndarray, V: np.ndarray) -> np.ndarray:
-    """All vectors v whose zero set w . v = 0 can change a sign inside psi, (n_tup, N * (2^(L-1)-1), d)."""
-    level = [X[None] - V[:, None, 0, :]]
-    out = list(level)
-    for l in range(1, V.shape[1]):
-        level = [s * v - V[:, None, l, :] for v in level for s in (1.0, -1.0)]
-        out.extend(level)
-    return np.concatenate(out, axis=1)
-
-
 def price(T: np.ndarray, lam: np.ndarray, depth: int):
     """Exact max over (a, c) of |lambda^T phi| for each direction's projections T (n_dir, N).
 
@@ -147,65 +143,41 @@ def certify_1d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: st
     return Certificate(float(val[0]), float(val[0]) / beta - 1.0, True, "exact-1d", [cand])
 
 
-def _interval_value(G: np.ndarray, theta: np.ndarray, norm: str) -> np.ndarray:
-    """|G . w(theta)| for unit-`norm` directions at angles theta; G (..., 2), theta (...)."""
-    wv = np.stack([np.cos(theta), np.sin(theta)], axis=-1)
-    v = np.abs(np.einsum("...x,...x->...", G, wv))
-    return v / np.abs(wv).sum(-1) if norm == "l1" else v
+def _sweep_candidate(X: np.ndarray, lam: np.ndarray, depth: int, f: Found) -> Candidate:
+    """The feature of a tuple function's maximum (sweep.py): offsets from |A . w| and |B . w|."""
+    M, A, B = tuple_vectors(X, f.family, f.pins[None])[0] @ f.w
+    a, b = abs(A), abs(B)
+    c = {PLAIN: [a] if f.family.depth == 3 else [], F1: [a, b], F2: [a, max(b - a, 0.0)]}[f.family.kind]
+    c = np.array(c + [0.0] * (depth - 2 - len(c)))
+    pins = np.full(depth - 1, -1)
+    pins[: len(f.pins)] = np.asarray(f.pins)[np.argsort(f.family.levels, kind="stable")]
+    sign = 1.0 if normalize(f.w[None], "l2")[0] @ f.w >= 0 else -1.0  # features are even: canonical sign of w
+    value = float(abs(psi(X @ f.w - M, c) @ lam))
+    return Candidate(sign * f.w, -sign * M, c, pins, PLANE if np.all(c <= 0) else f.family.family, value)
 
 
 def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, top: int = 10) -> Certificate:
-    """Exact certificate for d = 2 by the angle sweep; candidates: the best vertex of up to `top`
-    distinct (system, tuple) pairs."""
-    N = X.shape[0]
-    found = []  # (value, theta, system, tuple)
-    for si, s in enumerate(vertex_systems(depth)):
-        k = len(s.point_rows)
-        tup_all = _tuples(N, k)
-        nb = N * (2 ** (depth - 1) - 1) + (2 if norm == "l1" else 1)
-        step = max(1, SWEEP_CHUNK // (nb * N))
-        for t0 in range(0, len(tup_all), step):
-            tup = tup_all[t0 : t0 + step]
-            V = _vertex_vectors(X, s, tup)  # (n, L-1, 2)
-            bv = _breakpoint_vectors(X, V)
-            ang = np.mod(np.arctan2(bv[..., 1], bv[..., 0]) + np.pi / 2, np.pi)
-            extra = [np.zeros((len(tup), 1)), np.full((len(tup), 1), np.pi)]
-            if norm == "l1":
-                extra.append(np.full((len(tup), 1), np.pi / 2))
-            ang = np.sort(np.concatenate([ang] + extra, axis=1), axis=1)
-            lo, hi = ang[:, :-1], ang[:, 1:]
-            mid = 0.5 * (lo + hi)
-            wm = np.stack([np.cos(mid), np.sin(mid)], axis=-1)  # (n, nI, 2)
-            g = _linear_forms(X, np.broadcast_to(V[:, None], (len(tup), wm.shape[1]) + V.shape[1:]), wm)
-            G = np.einsum("tinx,n->tix", g, lam)  # (n, nI, 2)
-
-            cands = [(_interval_value(G, lo, norm), lo), (_interval_value(G, hi, norm), hi)]
-            if norm == "l2":
-                star = np.mod(np.arctan2(G[..., 1], G[..., 0]), np.pi)
-                inside = (star >= lo) & (star <= hi)
-                cands.append((np.where(inside, np.linalg.norm(G, axis=-1), -np.inf), star))
-            vals = np.stack([c[0] for c in cands])
-            ths = np.stack([c[1] for c in cands])
-            flat = vals.reshape(len(cands), -1).max(axis=0)
-            which = vals.reshape(len(cands), -1).argmax(axis=0)
-            order = np.argsort(-flat)[:top]
-            for f in order:
-                ti, ii = np.unravel_index(f, vals.shape[1:])
-                found.append((float(flat[f]), float(ths.reshape(len(cands), -1)[which[f], f]), si, tup[ti]))
-    found.sort(key=lambda r: -r[0])
-    cands = []
-    seen = set()
-    for _, th, si, tup in found:
-        key = (si, tuple(tup))
-        if key in seen:
-            continue
-        seen.add(key)
-        w = np.array([np.cos(th), np.sin(th)])
-        w = w / np.abs(w).sum() if norm == "l1" else w
-        cands.append(_candidate(X, lam, depth, w, si, np.concatenate([tup, -np.ones(depth - 1 - len(tup), int)])))
-        if len(cands) >= top:
-            break
-    V = max(c.value for c in cands)
+    """Exact certificate for d = 2 by the angle sweep of sweep.py. Candidates: up to `top` distinct features,
+    the maxima of the best tuple functions (values recomputed from the features), the best first and then at
+    most one per angle bin of width pi / (2 top), so that --refine adds columns across the circle."""
+    found = sweep_all(X, lam, depth, norm, 10 * top)  # several tuples pin the same feature, most at one angle
+    scale = data_scale(X)
+    slack = 1e-9 * (found[0].value + np.abs(lam).sum() * scale)
+    cands, seen, bins = [], set(), set()
+    for f in found:
+        c = _sweep_candidate(X, lam, depth, f)
+        if abs(f.value - c.value) > slack:  # the sweep's value must be its feature's: never certify on a slip
+            raise RuntimeError(f"angle sweep inconsistent: {f.family.name} {f.pins}: {f.value!r} vs {c.value!r}")
+        key = tuple(np.round(np.concatenate([c.w, [c.a / scale], c.c / scale]), 9))
+        angle_bin = int(np.mod(np.arctan2(c.w[1], c.w[0]), np.pi) / np.pi * 2 * top) % (2 * top)
+        if key not in seen and (not cands or angle_bin not in bins):
+            seen.add(key)
+            bins.add(angle_bin)
+            cands.append(c)
+            if len(cands) == top:
+                break
+    cands.sort(key=lambda c: -c.value)
+    V = cands[0].value
     return Certificate(V, V / beta - 1.0, True, "angle-sweep", cands)
 
 
@@ -257,16 +229,17 @@ def certify(
 ) -> Certificate:
     """The certificate of section 4 for data X (N, d) and dual point lam (N,); beta > 0.
 
-    Within CERTIFICATE_BUDGET: d = 2 falls back to the sampled bound when the exact sweep would cost more,
-    and the certificate is skipped (V = nan, method 'skipped') when even one pass of pricing would."""
+    d = 2 is exact within SWEEP_BUDGET breakpoints (sweep.n_entries: N = 100 at depth 4, N = 1000 at depth 3)
+    and falls back to the sampled bound beyond it; the certificate is skipped (V = nan, method 'skipped') when
+    one pass of pricing would cost more than CERTIFICATE_BUDGET."""
     if not beta > 0:
         raise ValueError(f"the certificate V / beta - 1 needs beta > 0, got {beta}")
     N, d = X.shape
     per_direction = n_vertices_per_direction(depth, N) * N
     if d == 1 and per_direction <= CERTIFICATE_BUDGET:
         return certify_1d(X, lam, beta, depth, norm)
-    if d == 2 and per_direction * (N * (2 ** (depth - 1) - 1) + 2) <= CERTIFICATE_BUDGET:
-        return certify_2d(X, lam, beta, depth, norm)
+    if d == 2 and n_entries(depth, N) <= SWEEP_BUDGET:
+        return certify_2d(X, lam, beta, depth, norm, top=CANDIDATES_2D)
     n_dirs = int(CERTIFICATE_BUDGET // per_direction)
     if d == 1 or n_dirs < 50:
         nan = float("nan")
