@@ -27,8 +27,10 @@ from symcli.numerics import rng
 SWEEP_CHUNK = 2_000_000
 #: Entries (vertices x points x directions) one sampled or 1-D certificate may price, about 10 s here.
 CERTIFICATE_BUDGET = 5e8
-#: Breakpoints (sweep.n_entries) the exact 2-D sweep may take: 6.2e9 at N = 100, depth 4 (6 min on 2 cores).
-SWEEP_BUDGET = 7e9
+#: Breakpoints (sweep.n_entries) the exact 2-D sweep may take per certificate: depth 3 up to N = 340 (N = 200:
+#: 3.6e7, about 1 s on 2 cores), depth 4 up to N = 39 (N = 30: 4.9e7, 2-4 s; --refine takes 10-15 of them).
+#: Beyond it the fit ends `upper-bound` (measured: N = 100 at depth 4, 6.2e9, takes 220-370 s per certificate).
+SWEEP_BUDGET = 1.5e8
 #: Candidates an exact 2-D certificate returns for --refine (measured, N = 30, depth 4, the best ones: 10 took
 #: 20 rounds and 71 s, 30 took 16 rounds and 52 s, 100 took 14 rounds but 77 s; 30 spread over angles, 13).
 CANDIDATES_2D = 30
@@ -229,7 +231,7 @@ def certify(
 ) -> Certificate:
     """The certificate of section 4 for data X (N, d) and dual point lam (N,); beta > 0.
 
-    d = 2 is exact within SWEEP_BUDGET breakpoints (sweep.n_entries: N = 100 at depth 4, N = 1000 at depth 3)
+    d = 2 is exact within SWEEP_BUDGET breakpoints (sweep.n_entries: N <= 39 at depth 4, N <= 340 at depth 3)
     and falls back to the sampled bound beyond it; the certificate is skipped (V = nan, method 'skipped') when
     one pass of pricing would cost more than CERTIFICATE_BUDGET."""
     if not beta > 0:
