@@ -18,11 +18,9 @@ replaces raw/<folder>/ only when complete (symcli.data).
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 import json
 import os
 import re
-import shutil
 import tempfile
 import warnings
 from collections.abc import Callable, Iterator
@@ -31,20 +29,17 @@ from pathlib import Path
 import numpy as np
 
 from symcli.data import (
-    _label_counts,
     _normalise,
-    _parquet_bytes,
     column_array,
     hub_offline_reason,
     raw_dir,
-    stratified_subset,
-    take_rows,
+    write_raw,
 )
 from symcli.data import download as download_registered
 from symcli.dataset_ids import SPLITS, CustomId, is_custom, parse_custom, parse_split_map
-from symcli.datasets_registry import DatasetSpec, split_plan, split_use
+from symcli.datasets_registry import DatasetSpec
 from symcli.errors import UserError
-from symcli.paths import atomic_write_bytes, clean_stale, publish_dir, sha256_bytes, sha256_file, staging_dir
+from symcli.paths import sha256_file
 
 FORMATS = {".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t"}), ".jsonl": ("json", {}), ".json": ("json", {})}
 FORMATS |= {".ndjson": ("json", {}), ".parquet": ("parquet", {})}
@@ -410,7 +405,8 @@ def download_custom(
                 "revision": revision,
             },
         }
-        return _write(cid, spec, tables, record, {s: source_files.get(chosen[s], []) for s in tables}, limit, seed)
+        files = {s: source_files.get(chosen[s], []) for s in tables}
+        return write_raw(spec, tables, record, [], files, limit, seed)
 
 
 def _table(columns: dict):
@@ -432,43 +428,3 @@ def _spec(cid: CustomId, source: dict, splits: tuple, cols: dict, names: list | 
         folder=cid.folder,
         label_field=cols["label"],
     )
-
-
-def _write(
-    cid: CustomId, spec: DatasetSpec, tables: dict, record: dict, source_files: dict, limit: int | None, seed: int
-) -> dict:
-    """Write the splits and the manifest (`record` and the split facts) through a staging folder."""
-    final = raw_dir(cid.id)
-    clean_stale(final.parent)
-    stage = staging_dir(final)
-    try:
-        splits: dict[str, dict] = {}
-        for split, table in tables.items():
-            source_rows = table.num_rows
-            if limit is not None:
-                table = take_rows(table, stratified_subset(column_array(table, "label"), limit, seed))
-            data = _parquet_bytes(table)
-            atomic_write_bytes(stage / f"{split}.parquet", data)
-            splits[split] = {
-                "file": f"{split}.parquet",
-                "rows": table.num_rows,
-                "source_rows": source_rows,
-                "labels": _label_counts(spec, table),
-                "sha256": sha256_bytes(data),
-                "source_files": source_files[split],
-            }
-        manifest = {
-            **record,
-            "limit": limit,
-            "seed": seed,
-            "missing_splits": [],
-            "train_source": split_plan(spec, tables).train,
-            "train_source_note": split_use(spec, tables),
-            "splits": splits,
-            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        }
-        atomic_write_bytes(stage / "manifest.json", (json.dumps(manifest, indent=2) + "\n").encode())
-        publish_dir(stage, final)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    return manifest

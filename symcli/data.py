@@ -349,6 +349,23 @@ def download(
         extra = f"; {use}" if split_plan(spec, tables).from_train_source else ""
         log(f"note: source has no {', '.join(missing)} split(s) of {spec.name}; writing {', '.join(tables)}{extra}")
 
+    head = {
+        "dataset": spec.name,
+        "source": source,
+        "pinned": {"repo_id": spec.repo_id, "config": spec.config, "revision": spec.revision},
+        "task": "regression" if spec.is_regression else "classification",
+        "pair": spec.is_pair,
+        "text_fields": [spec.text_field] + ([spec.pair_field] if spec.pair_field else []),
+        "label_names": None if spec.is_regression else dict(enumerate(spec.label_names)),
+    }
+    return write_raw(spec, tables, head, missing, source_files, limit, seed)
+
+
+def write_raw(
+    spec: DatasetSpec, tables: dict, head: dict, missing: list, source_files: dict, limit: int | None, seed: int
+) -> dict:
+    """Write each split (label-stratified to `limit` rows with `seed`) and manifest.json (`head`, then the split
+    facts with each file's sha256) into raw_dir(spec.name) through a staging folder; returns the manifest."""
     final = raw_dir(spec.name)
     clean_stale(final.parent)
     stage = staging_dir(final)
@@ -369,18 +386,12 @@ def download(
                 "source_files": source_files[split],
             }
         manifest = {
-            "dataset": spec.name,
-            "source": source,
-            "pinned": {"repo_id": spec.repo_id, "config": spec.config, "revision": spec.revision},
-            "task": "regression" if spec.is_regression else "classification",
-            "pair": spec.is_pair,
-            "text_fields": [spec.text_field] + ([spec.pair_field] if spec.pair_field else []),
-            "label_names": None if spec.is_regression else dict(enumerate(spec.label_names)),
+            **head,
             "limit": limit,
             "seed": seed,
             "missing_splits": missing,
             "train_source": split_plan(spec, tables).train,
-            "train_source_note": use,
+            "train_source_note": split_use(spec, tables),
             "splits": splits,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
