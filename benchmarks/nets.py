@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from symcli.lasso.network import ParallelAbsNet
+from symcli.lasso.network import ParallelNet
 from symcli.nets import TrainConfig, init_parallel, train
 
 
@@ -20,7 +20,7 @@ def epochs_per_second(device: str, N: int, d: int, width: int, depth: int, epoch
     g = np.random.default_rng(0)
     X = g.standard_normal((N, d))
     y = np.sign(g.standard_normal(N))
-    net = ParallelAbsNet(d, width, depth)
+    net = ParallelNet(d, width, depth)
     init_parallel(net, torch.tensor(X), torch.Generator().manual_seed(0))
     dtype = "float64" if device == "cpu" else "float32"
     cfg = TrainConfig(epochs=epochs, lr=1e-3, device=device, dtype=dtype, patience=10**9)

@@ -21,7 +21,7 @@ from symcli.lasso.features import psi
 from symcli.nets import TrainConfig, predict, train_parallel
 from symcli.nulls import kink_statistic, kink_tolerance
 from symcli.problem import Problem
-from symcli.symmetry import network_symmetry, symmetry_error
+from symcli.symmetry import network_symmetry_of, symmetry_error
 
 
 def symmetric_2d(n: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -53,7 +53,7 @@ def run(name: str, X: np.ndarray, y: np.ndarray, beta: float, seeds: int, epochs
             res = train_parallel(X, y, beta, depth, width, "l2", TrainConfig(epochs=epochs, lr=1e-2), seed=s)
             ratios.append(res.objective / out["objective"])
             m = res.model
-            sym = network_symmetry(*[p.detach().numpy() for p in (m.W, m.b1, m.U, m.B, m.alpha)], X, eps=0.1)
+            sym = network_symmetry_of(m, X, eps=0.1)
             x = X[:, 0]
             kinks = kink_statistic(np.asarray(sym.get("kinks", [])), x, kink_tolerance(x)) if d == 1 else None
             shares.append(kinks["observed"] if d == 1 else sym["share_units_pinned"])

@@ -47,6 +47,12 @@ class Optimizer(str, Enum):
     lbfgs = "lbfgs"
 
 
+class Activation(str, Enum):
+    abs = "abs"
+    relu = "relu"
+    srelu = "srelu"
+
+
 class NetDevice(str, Enum):
     auto = "auto"
     cpu = "cpu"
@@ -102,6 +108,14 @@ def fit(
     seed: Annotated[
         int, typer.Option(help="Seed for sampled directions and certificates.", rich_help_panel=DICTIONARY)
     ] = 0,
+    families: Annotated[
+        str,
+        typer.Option(
+            help="Ablation: feature families kept, a set (all, no-reflection, planes-only) or comma-separated "
+            "families (plane, reflection, midpoint); measured against the full dictionary.",
+            rich_help_panel=DICTIONARY,
+        ),
+    ] = "all",
     beta: Annotated[
         float | None, typer.Option(help="Regularisation strength beta > 0 (absolute).", rich_help_panel=SOLVER)
     ] = None,
@@ -140,8 +154,16 @@ def fit(
     ] = 2000,
     lr: Annotated[float, typer.Option(help="Learning rate.", rich_help_panel=NETWORKS)] = 1e-2,
     width: Annotated[
-        int | None, typer.Option(help="Units per network (default max(2 nnz, 20)).", rich_help_panel=NETWORKS)
+        str | None,
+        typer.Option(
+            help="Units per network (40) or a multiple of the Lasso's nnz (4x); default max(2 nnz, 20).",
+            rich_help_panel=NETWORKS,
+        ),
     ] = None,
+    activation: Annotated[
+        Activation,
+        typer.Option(help="Activation of the parallel networks (abs: the theory's).", rich_help_panel=NETWORKS),
+    ] = Activation.abs,
     restarts: Annotated[
         int, typer.Option(help="Random restarts per seed (the best is kept).", rich_help_panel=NETWORKS)
     ] = 1,
@@ -165,7 +187,7 @@ def fit(
     """Fit the reflection Lasso of a depth-L |.| network to a data file (--input) or to a dataset's
     embeddings (DATASET --dim d), certify it, and optionally train ordinary networks beside it (--nets)."""
     args = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items()}  # the library takes strings
-    from symcli.fit import FitOptions, NetsOptions, first_nonfinite
+    from symcli.fit import FitOptions, NetsOptions, first_nonfinite, parse_width
     from symcli.fit import fit as run_fit
     from symcli.nets import TrainConfig
     from symcli.problem import load_problem
@@ -191,19 +213,23 @@ def fit(
             stream_memory=parse_bytes(stream_memory) if stream_memory is not None else None,
             n_directions=n_directions,
             seed=seed,
+            families=_families(families),
         )
         opts.validate()
+        units, multiple, args["width"] = parse_width(width) if width is not None else (None, None, None)
         cfg = TrainConfig(
             optimizer=args["optimizer"],
             epochs=epochs,
             lr=lr,
-            width=width,
+            width=units,
             restarts=restarts,
             batch_size=batch_size,
             device=args["device"],
         )
         cfg.validate()
-        nets_opts = NetsOptions(count=nets, cfg=cfg, baseline=baseline)
+        nets_opts = NetsOptions(
+            count=nets, cfg=cfg, baseline=baseline, activation=args["activation"], width_multiple=multiple
+        )
         if nets < 0:
             raise UserError(f"--nets must be 0 or more, got {nets}")
         if dataset is not None:
@@ -248,9 +274,9 @@ def _fit_dataset(args: dict) -> dict:
         values = [a["beta"]]
     else:
         values = list(np.geomspace(0.3, 0.003, a["betas"])) if a["betas"] and a["betas"] > 1 else [0.05]
-    grid_keys = ("dataset", "depth", "dim", "projection", "n_train", "seed")
+    grid_keys = ("dataset", "depth", "dim", "projection", "n_train", "seed", "families")
     fit_keys = ("n_test", "pins", "norm", "solver", "refine", "n_directions", "max_memory")
-    net_keys = ("optimizer", "epochs", "lr", "width", "restarts", "baseline", "device")
+    net_keys = ("optimizer", "epochs", "lr", "width", "restarts", "baseline", "device", "activation")
     try:
         cfg = RunConfig.model_validate(
             {
@@ -282,6 +308,16 @@ def _fit_dataset(args: dict) -> dict:
             raise UserError(f"{cell.name} is {state}: {status.get('error') or status.get('problem')}")
         metrics.append(json.loads((folder / "metrics.json").read_text()))
     return metrics[0] if len(metrics) == 1 else {"cells": metrics}
+
+
+def _families(spec: str) -> tuple[str, ...]:
+    """--families parsed (UserError naming the choices)."""
+    from symcli.lasso.features import parse_families
+
+    try:
+        return parse_families(spec)
+    except ValueError as e:
+        raise UserError(f"--families: {e}") from None
 
 
 def _num(x: float | None, fmt: str) -> str:
@@ -337,6 +373,12 @@ def _print_summary(r: dict) -> None:
     ]
     if "objective_before_refine" in r:
         rows.insert(1, ("objective before --refine", f"{r['objective_before_refine']:.10g}"))
+    if "ablation" in r:
+        ab = r["ablation"]
+        kept = f"{r['families']}: {r['n_columns']:,} of {ab['n_columns_full']:,} columns"
+        rows.insert(1, ("families (ablation)", kept))
+        rows.insert(2, ("certificate vs full dictionary", f"{ab['certificate_full_dictionary']:.3e}"))
+        rows.insert(3, ("gap to full dictionary", f"{ab['gap_to_full_dictionary']:.6g}"))
     low = _optimum_floor(r)
     if low is not None:
         rows.insert(4, ("global optimum at least", f"{low:.10g} (this fit <= {r['objective'] / low - 1:.2%} above)"))
@@ -367,7 +409,7 @@ def _print_summary(r: dict) -> None:
         for kind in ("nets", "baseline"):
             for run in r.get(kind, []):
                 acc = [f"{run[k]:.3f}" if k in run else "-" for k in ("train_accuracy", "test_accuracy")]
-                kind_name = "parallel" if kind == "nets" else "MLP+wd"
+                kind_name = f"parallel {run.get('activation', 'abs')}" if kind == "nets" else "MLP+wd"
                 nt.add_row(
                     kind_name,
                     str(run["seed"]),

@@ -1,6 +1,8 @@
 """Experiment configs: validated YAML (unknown keys rejected by name), expanded into a grid of cells over
-dataset x depth x dim x projection x n_train x beta x seed. Custom datasets (hf:..., file:...) in grid.dataset
-take their column options from the top-level `datasets:` mapping (or, when absent, from their download)."""
+dataset x depth x dim x projection x n_train x beta x seed, and the ablation axes grid.families (feature
+families of the dictionary), nets.activation and nets.width (of the trained networks). Custom datasets
+(hf:..., file:...) in grid.dataset take their column options from the top-level `datasets:` mapping (or, when
+absent, from their download)."""
 
 from __future__ import annotations
 
@@ -32,6 +34,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _distinct_axis(v: list) -> list:
+    """A grid axis: not empty, no value twice (each cell must be distinct)."""
+    if not v:
+        raise ValueError("an axis of the grid cannot be empty")
+    repeated = sorted({repr(x) for x in v if v.count(x) > 1})
+    if repeated:
+        raise ValueError(f"repeated value(s) {', '.join(repeated)}: each cell must be distinct")
+    return v
+
+
 class EmbeddingConfig(_Strict):
     """How texts become vectors (symcli embed)."""
 
@@ -53,6 +65,17 @@ class GridConfig(_Strict):
     n_train: list[int] = [40]
     beta: list[float] = Field(default=[0.05], description="fractions of beta_max of each cell (see beta_mode)")
     seed: list[int] = [0]
+    families: list[str] = Field(default=["all"], description="feature families: all, no-reflection, planes-only, ...")
+
+    @field_validator("families")
+    @classmethod
+    def _families(cls, v: list[str]) -> list[str]:
+        from symcli.lasso.features import family_set_name, parse_families
+
+        try:
+            return [family_set_name(parse_families(x)) for x in v]
+        except ValueError as e:
+            raise ValueError(str(e)) from None
 
     @field_validator("dataset")
     @classmethod
@@ -84,15 +107,10 @@ class GridConfig(_Strict):
             raise ValueError("beta values must be finite and > 0")
         return v
 
-    @field_validator("dataset", "depth", "dim", "projection", "n_train", "beta", "seed")
+    @field_validator("dataset", "depth", "dim", "projection", "n_train", "beta", "seed", "families")
     @classmethod
     def _axis(cls, v: list) -> list:
-        if not v:
-            raise ValueError("an axis of the grid cannot be empty")
-        repeated = sorted({repr(x) for x in v if v.count(x) > 1})
-        if repeated:
-            raise ValueError(f"repeated value(s) {', '.join(repeated)}: each cell must be distinct")
-        return v
+        return _distinct_axis(v)
 
     def size(self) -> int:
         """Number of cells (the product of the axes' lengths), without expanding the grid."""
@@ -130,11 +148,32 @@ class NetsConfig(_Strict):
     optimizer: Literal["adam", "adamw", "lbfgs"] = "adam"
     epochs: int = Field(default=1000, ge=1)
     lr: float = Field(default=1e-2, gt=0)
-    width: int | None = Field(default=None, ge=1)
+    width: list[str | None] = Field(
+        default=[None], description="units per net (40) or a multiple of the Lasso's nnz (4x); a list is a grid axis"
+    )
     restarts: int = Field(default=1, ge=1)
     baseline: bool = False
     shuffled: bool = True  # as many nets on label-shuffled targets: the null of the nets' symmetry statistics
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    activation: list[Literal["abs", "relu", "srelu"]] = Field(
+        default=["abs"], description="activation of the parallel nets; a list is a grid axis"
+    )
+
+    @field_validator("activation", mode="before")
+    @classmethod
+    def _activation(cls, v):
+        return _distinct_axis(v if isinstance(v, list) else [v])
+
+    @field_validator("width", mode="before")
+    @classmethod
+    def _width(cls, v):
+        from symcli.fit import parse_width
+
+        try:
+            values = v if isinstance(v, list) else [v]
+            return _distinct_axis([None if x is None else parse_width(x)[2] for x in values])
+        except UserError as e:
+            raise ValueError(str(e)) from None
 
 
 class DatasetOptions(_Strict):
@@ -196,9 +235,11 @@ class RunConfig(_Strict):
         except UserError as e:
             raise ValueError(str(e)) from None
 
-    def fit_options(self, depth: int, beta: float, seed: int):
-        """The symcli.fit.FitOptions of one cell (beta a fraction of beta_max or absolute, per fit.beta_mode)."""
+    def fit_options(self, depth: int, beta: float, seed: int, families: str = "all"):
+        """The symcli.fit.FitOptions of one cell (beta a fraction of beta_max or absolute, per fit.beta_mode); a
+        family ablation never refines (--refine would add the full dictionary's features back)."""
         from symcli.fit import FitOptions
+        from symcli.lasso.features import parse_families
 
         f = self.fit
         return FitOptions(
@@ -209,36 +250,59 @@ class RunConfig(_Strict):
             pins=f.pins,
             norm=f.norm,
             solver=f.solver,
-            refine=f.refine,
+            refine=f.refine and families == "all",
             max_memory=parse_bytes(f.max_memory),
             n_directions=f.n_directions,
             seed=seed,
+            families=parse_families(families),
         )
 
-    def nets_options(self):
-        """The symcli.fit.NetsOptions of every cell (networks trained beside the Lasso)."""
-        from symcli.fit import NetsOptions
+    def nets_options(self, activation: str = "abs", width: str | None = None):
+        """The symcli.fit.NetsOptions of a cell (networks trained beside the Lasso): its activation and width
+        (units, a multiple of nnz such as 4x, or None for the default) from the nets.activation and nets.width axes."""
+        from symcli.fit import NetsOptions, parse_width
         from symcli.nets import TrainConfig
 
         n = self.nets
+        units, multiple, _ = parse_width(width) if width is not None else (None, None, None)
         cfg = TrainConfig(
-            optimizer=n.optimizer, epochs=n.epochs, lr=n.lr, width=n.width, restarts=n.restarts, device=n.device
+            optimizer=n.optimizer, epochs=n.epochs, lr=n.lr, width=units, restarts=n.restarts, device=n.device
         )
-        return NetsOptions(count=n.count, cfg=cfg, baseline=n.baseline, shuffled=n.shuffled)
+        return NetsOptions(
+            count=n.count,
+            cfg=cfg,
+            baseline=n.baseline,
+            shuffled=n.shuffled,
+            activation=activation,
+            width_multiple=multiple,
+        )
+
+    def cell_options(self, cell: Cell):
+        """(FitOptions, NetsOptions) of one cell. A family-ablation cell (families other than `all`) measures the
+        Lasso only (see fit_options) and trains no networks: they do not depend on the dictionary, and the full
+        cell of the same seed trains them."""
+        fit_opts = self.fit_options(cell.depth, cell.beta, cell.seed, cell.families)
+        nets_opts = self.nets_options(cell.activation, cell.width)
+        if fit_opts.ablated:
+            nets_opts.count, nets_opts.baseline = 0, False
+        return fit_opts, nets_opts
 
     def cells(self, max_cells: int = MAX_CELLS) -> list[Cell]:
         """The grid, expanded in a fixed order (UserError above max_cells cells)."""
         g = self.grid
-        if g.size() > max_cells:
+        size = g.size() * len(self.nets.activation) * len(self.nets.width)  # at most
+        if size > max_cells:
             raise UserError(
-                f"the grid of run {self.name} has {g.size():,} cells, above the limit of {max_cells:,}; "
+                f"the grid of run {self.name} has {size:,} cells, above the limit of {max_cells:,}; "
                 "shrink the grid or raise --max-cells"
             )
+        nets = list(itertools.product(self.nets.activation, self.nets.width))
         return [
-            Cell(dataset=ds, depth=L, dim=d, projection=p, n_train=n, beta=b, seed=s)
-            for ds, L, d, p, n, b, s in itertools.product(
-                g.dataset, g.depth, g.dim, g.projection, g.n_train, g.beta, g.seed
+            Cell(dataset=ds, depth=L, dim=d, projection=p, n_train=n, beta=b, seed=s, families=f, activation=a, width=w)
+            for ds, L, d, p, n, b, s, f in itertools.product(
+                g.dataset, g.depth, g.dim, g.projection, g.n_train, g.beta, g.seed, g.families
             )
+            for a, w in (nets if f == "all" else [("abs", None)])  # an ablated dictionary trains no nets: one cell
         ]
 
 
@@ -252,14 +316,23 @@ class Cell(_Strict):
     n_train: int
     beta: float
     seed: int
+    families: str = "all"
+    activation: str = "abs"
+    width: str | None = None
 
     @property
     def name(self) -> str:
         """A readable, filesystem-safe folder name, distinct for distinct cells (beta is written in full:
-        Python's shortest repr, which round-trips)."""
+        Python's shortest repr, which round-trips). The ablation axes appear only off their defaults, so the
+        folders of runs without them keep their names."""
+        ablation = "".join(
+            f"_{k}{v.replace(',', '+')}"
+            for k, v, default in (("f", self.families, "all"), ("a", self.activation, "abs"), ("w", self.width, None))
+            if v != default
+        )
         return (
             f"{dataset_slug(self.dataset)}_L{self.depth}_d{self.dim}_{self.projection}_n{self.n_train}"
-            f"_b{self.beta!r}_s{self.seed}"
+            f"_b{self.beta!r}_s{self.seed}{ablation}"
         )
 
 
@@ -330,10 +403,11 @@ def check_feasible(cfg: RunConfig, where: str) -> None:
             if not torch.cuda.is_available():
                 raise UserError(f"{where}: {key} is cuda but torch sees no CUDA device here; use auto or cpu")
     try:
-        for depth, beta in itertools.product(cfg.grid.depth, cfg.grid.beta):
-            cfg.fit_options(depth, beta, max(cfg.grid.seed)).validate()
+        for depth, beta, families in itertools.product(cfg.grid.depth, cfg.grid.beta, cfg.grid.families):
+            cfg.fit_options(depth, beta, max(cfg.grid.seed), families).validate()
         if cfg.nets.count or cfg.nets.baseline:
-            cfg.nets_options().cfg.validate()
+            for width in cfg.nets.width:
+                cfg.nets_options(width=width).cfg.validate()
     except UserError as e:
         raise UserError(f"{where}: {e}") from None
 

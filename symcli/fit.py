@@ -17,7 +17,7 @@ from symcli.evidence import lasso_statistics, nets_statistics
 from symcli.lasso.certificate import Certificate, certify
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
 from symcli.lasso.directions import USER_DIRECTION_SETS, direction_set_bytes, with_fallback
-from symcli.lasso.features import FAMILIES, psi
+from symcli.lasso.features import FAMILIES, family_set_name, psi
 from symcli.lasso.solvers import SOLVERS, LassoResult, beta_max, check_beta, residual, solve
 from symcli.lasso.streaming import plan_streaming
 from symcli.numerics import BETA_MIN_FRACTION, CERTIFICATE_TOL, REFINE_TOL, SEED_MAX, SUPPORT_TOL
@@ -49,6 +49,12 @@ class FitOptions:
     n_directions: int | None = None
     seed: int = 0
     max_refine_rounds: int = 100
+    families: tuple[str, ...] = FAMILIES  # the ablation: columns of these families only (beta_max of all)
+
+    @property
+    def ablated(self) -> bool:
+        """Whether some family of the depth's dictionary is left out."""
+        return set(self.families) != set(FAMILIES)
 
     def validate(self) -> None:
         """UserError for any option out of range; needs no data (run before anything is read or written)."""
@@ -86,6 +92,13 @@ class FitOptions:
             raise UserError(f"--max-memory must be a positive finite size, e.g. 4GB, got {self.max_memory:g}")
         if self.n_directions is not None and self.n_directions < 1:
             raise UserError(f"--n-directions must be at least 1, got {self.n_directions}")
+        if not self.families or any(f not in FAMILIES for f in self.families):
+            raise UserError(f"unknown feature families {self.families}; choose from {', '.join(FAMILIES)}")
+        if self.ablated and self.refine:
+            raise UserError(
+                "--refine adds the full dictionary's best features, which undoes --families; drop one of them "
+                "(an ablated fit is measured against the full dictionary in its `ablation` entry)"
+            )
 
 
 def _finite(x: float) -> float | None:
@@ -116,16 +129,35 @@ def converged_field(res: LassoResult, guarantee_: str) -> bool:
     return bool(res.converged or guarantee_ == "certified")
 
 
-def global_gap(y: np.ndarray, lam: np.ndarray, objective: float, beta: float, cert: Certificate) -> float | None:
-    """P - D(s lam) with s = min(1, beta / V): the residual lam scaled into the dual feasible set of the
-    continuous dictionary (every depth-L network), so the objective is at most this above the global optimum.
-    Only where V is exact (d <= 2); None for a sampled lower bound or a skipped certificate."""
-    if not (cert.exact and np.isfinite(cert.V)):
-        return None
+def dual_gap(y: np.ndarray, lam: np.ndarray, objective: float, beta: float, V: float) -> float:
+    """P - D(s lam) with s = min(1, beta / V), V = max |lambda^T phi| over a dictionary: the residual lam scaled
+    into that dictionary's dual feasible set, so the objective is at most this above its optimum."""
     yc = y - y.mean()
-    s = min(1.0, beta / cert.V) if cert.V > 0 else 1.0
+    s = min(1.0, beta / V) if V > 0 else 1.0
     dual = 0.5 * float(yc @ yc) - 0.5 * float((yc - s * lam) @ (yc - s * lam))
     return max(objective - dual, 0.0)
+
+
+def global_gap(y: np.ndarray, lam: np.ndarray, objective: float, beta: float, cert: Certificate) -> float | None:
+    """dual_gap over the continuous dictionary (every depth-L network): only where V is exact (the
+    certificate's method is exact); None for a sampled lower bound or a skipped certificate."""
+    if not (cert.exact and np.isfinite(cert.V)):
+        return None
+    return dual_gap(y, lam, objective, beta, cert.V)
+
+
+def ablation_report(full: Dictionary, y: np.ndarray, lam: np.ndarray, objective: float, beta: float) -> dict:
+    """An ablated fit (residual lam (N,), objective P) measured against the full built dictionary `full`:
+    certificate_full_dictionary = max(0, V / beta - 1) with V = max_j |A_j^T lam| over every column (0: the
+    ablated fit is optimal for the full dictionary as well; below 0 is solver rounding, the selected columns
+    sit at V = beta), and gap_to_full_dictionary = dual_gap over it (P minus a lower bound on the full
+    dictionary's optimum)."""
+    V = float(np.abs(full.A.T @ lam).max(initial=0.0))
+    return {
+        "n_columns_full": full.n_columns,
+        "certificate_full_dictionary": max(V / beta - 1.0, 0.0),
+        "gap_to_full_dictionary": dual_gap(y, lam, objective, beta, V),
+    }
 
 
 def continuous_beta_max(X: np.ndarray, y: np.ndarray, opts: FitOptions, W: np.ndarray, cert: Certificate):
@@ -168,16 +200,44 @@ def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts
 
 @dataclass
 class NetsOptions:
-    """Non-convex training beside the Lasso: `count` seeds of the parallel network (width
-    cfg.width or max(2 nnz, 20)), with `shuffled` as many on label-shuffled targets, and, with `baseline`,
-    the weight-decay MLP for the same seeds.
+    """Non-convex training beside the Lasso: `count` seeds of the parallel network with `activation` (abs,
+    relu or srelu; symcli.lasso.network) and width cfg.width, else width_multiple x the Lasso's nnz, else
+    max(2 nnz, 20); with `shuffled` as many on label-shuffled targets, and, with `baseline`, the weight-decay
+    MLP (activation baseline_activation) for the same seeds.
     cfg is a symcli.nets.TrainConfig (imported lazily: torch)."""
 
     count: int = 0
     cfg: object = None
     baseline: bool = False
-    activation: str = "relu"
+    baseline_activation: str = "relu"
     shuffled: bool = False  # also train `count` nets on label-shuffled targets (a null for their symmetry)
+    activation: str = "abs"
+    width_multiple: float | None = None
+
+
+def parse_width(spec) -> tuple[int | None, float | None, str]:
+    """A width spec: units (40) or a multiple of the Lasso's nnz (4x). Returns (units, multiple, canonical
+    text); UserError for anything else."""
+    text = str(spec).strip().lower()
+    try:
+        if text.endswith("x"):
+            k = float(text[:-1])
+            if math.isfinite(k) and k > 0:
+                return None, k, f"{k:g}x"
+        elif int(text) >= 1 and str(int(text)) == text:
+            return int(text), None, text
+    except ValueError:
+        pass
+    raise UserError(f"width {spec!r} is neither a number of units (e.g. 40) nor a multiple of the Lasso's nnz (4x)")
+
+
+def net_width(nets: NetsOptions, nnz: int) -> int:
+    """Units of the trained networks (see NetsOptions)."""
+    if nets.cfg is not None and nets.cfg.width:
+        return nets.cfg.width
+    if nets.width_multiple is not None:
+        return max(1, math.ceil(nets.width_multiple * nnz))
+    return max(2 * nnz, 20)
 
 
 def _accuracy(f: np.ndarray, y: np.ndarray) -> float:
@@ -218,31 +278,30 @@ def _run_record(
     return rec
 
 
-def _net_arrays(m) -> list[np.ndarray]:
-    """W, b1, U, B, alpha of a trained ParallelAbsNet as float64 numpy arrays."""
-    return [p.detach().double().cpu().numpy() for p in (m.W, m.b1, m.U, m.B, m.alpha)]
-
-
 def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOptions) -> None:
     """Train nets.count parallel networks (and baselines) from random starts; add `nets`, `baseline`,
-    `contradictions` and `symmetry.nets` to out. A run below the Lasso optimum by more than 1e-6
-    (relative) when the guarantee is exact or certified contradicts the theory: it is recorded and
-    warned about, never hidden."""
+    `contradictions` and `symmetry.nets` to out. A |.| network (activation abs) below the Lasso optimum by more
+    than 1e-6 (relative) when the guarantee is exact or certified contradicts the theory: it is recorded and
+    warned about, never hidden. relu and srelu nets have no such bound (their ratio to the |.| optimum is the
+    measurement)."""
     from symcli.nets import TrainConfig, train_baseline, train_parallel, training_bytes
-    from symcli.symmetry import network_symmetry
+    from symcli.symmetry import network_symmetry_of
 
     cfg = nets.cfg or TrainConfig()
     cfg.validate()
     if nets.count < 0:
         raise UserError(f"--nets must be 0 or more, got {nets.count}")
-    width = cfg.width or max(2 * out["nnz"], 20)
+    width = net_width(nets, out["nnz"])
     X, y, lasso = problem.X, problem.y, out["objective"]
-    N, need = len(X), training_bytes(*X.shape, opts.depth, width, nets.baseline)
+    N, need = len(X), training_bytes(*X.shape, opts.depth, width, nets.baseline, activation=nets.activation)
     if need > opts.max_memory:
         raise UserError(
             f"training networks of width {width:,} on {N} points needs about {human_bytes(need)}, over "
             f"--max-memory {human_bytes(opts.max_memory)}; lower --width or raise --max-memory"
         )
+
+    def train(y_fit: np.ndarray, seed: int):
+        return train_parallel(X, y_fit, opts.beta, opts.depth, width, opts.norm, cfg, seed, activation=nets.activation)
 
     def finite(res, what: str, seed: int) -> None:
         if not math.isfinite(res.objective):
@@ -254,13 +313,14 @@ def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOption
     out["nets"], out["contradictions"], net_sym = [], [], []
     for k in range(nets.count):
         seed = opts.seed + k
-        res = train_parallel(X, y, opts.beta, opts.depth, width, opts.norm, cfg, seed)
-        finite(res, "parallel network", seed)
+        res = train(y, seed)
+        finite(res, f"{nets.activation} parallel network", seed)
         rec = _run_record(problem, res.model, res.objective, lasso, seed, res.seconds, res.epochs)
-        rec["width"] = width
+        rec.update(width=width, activation=nets.activation)
         out["nets"].append(rec)
-        net_sym.append(network_symmetry(*_net_arrays(res.model), X))
-        if out["guarantee"] in ("exact", "certified") and res.objective < lasso * (1 - 1e-6):
+        net_sym.append(network_symmetry_of(res.model, X))
+        bound = nets.activation == "abs" and out["guarantee"] in ("exact", "certified")
+        if bound and res.objective < lasso * (1 - 1e-6):
             out["contradictions"].append(rec)
             print(
                 f"warning: trained network (seed {seed}) reached P = {res.objective:.10g} below the "
@@ -276,18 +336,18 @@ def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOption
         for k in range(nets.count):
             seed = opts.seed + k
             y_perm = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(y)
-            res = train_parallel(X, y_perm, opts.beta, opts.depth, width, opts.norm, cfg, seed)
-            finite(res, "parallel network on shuffled labels", seed)
-            shuffled.append(network_symmetry(*_net_arrays(res.model), X))
+            res = train(y_perm, seed)
+            finite(res, f"{nets.activation} parallel network on shuffled labels", seed)
+            shuffled.append(network_symmetry_of(res.model, X))
         out["nulls_shuffled"] = nets_statistics(shuffled, X, opts.depth, opts.seed)
     if nets.baseline:
         out["baseline"] = []
         for k in range(nets.count or 1):
             seed = opts.seed + k
-            res = train_baseline(X, y, opts.beta, opts.depth, width, cfg, seed, nets.activation)
-            finite(res, f"{nets.activation} MLP", seed)
+            res = train_baseline(X, y, opts.beta, opts.depth, width, cfg, seed, nets.baseline_activation)
+            finite(res, f"{nets.baseline_activation} MLP", seed)
             rec = _run_record(problem, res.model, res.objective, lasso, seed, res.seconds, res.epochs)
-            rec["objective_kind"] = f"{nets.activation} MLP, weight decay (beta/2) sum w^2"
+            rec["objective_kind"] = f"{nets.baseline_activation} MLP, weight decay (beta/2) sum w^2"
             out["baseline"].append(rec)
 
 
@@ -314,6 +374,11 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         print(f"warning: {fallback_note}", file=sys.stderr)
     # too large to materialise (or --solver stream): price it in chunks instead (lasso/streaming.py)
     stream = plan_streaming(X, opts.depth, dirs, pin_rule, opts.norm, opts.solver, opts.max_memory, opts.stream_memory)
+    if stream and opts.ablated:
+        raise UserError(
+            "--families needs the dictionary built in memory, but this one is priced in chunks (--solver stream or "
+            "over --max-memory); use --solver fast, raise --max-memory or lower N"
+        )
     D = None if stream else build_dictionary(X, opts.depth, dirs, pin_rule, opts.norm, opts.max_memory)
     t_build = time.perf_counter() - t0
     fraction = opts.beta if opts.beta_is_fraction else None
@@ -325,6 +390,14 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         opts = replace(opts, beta=fraction * bmax, beta_is_fraction=False)
     if not stream:  # the streaming solver checks after its first pricing pass (no extra pass)
         check_beta(opts.beta, bmax)
+    full = D
+    if opts.ablated:  # same beta as the full fit (beta_max above is the full dictionary's)
+        D = D.restrict(opts.families)
+        if D.n_columns == 0:
+            raise UserError(
+                f"the depth-{opts.depth} dictionary has no column of the families {', '.join(opts.families)} "
+                f"(its families: {', '.join(sorted({FAMILIES[k] for k in full.family}))}); choose others"
+            )
     D, res = stream.solve(y, opts.beta) if stream else (D, solve(D.A, y, opts.beta, opts.solver))
     lam, _ = residual(D.A, y, res.z)
     cert = certify(X, lam, opts.beta, opts.depth, opts.norm, D.directions.W, seed=opts.seed)
@@ -374,10 +447,13 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         "norm": opts.norm,
         "seed": opts.seed,
         "refine_rounds": rounds,
+        "families": family_set_name(opts.families),
         "direction_fallback": fallback_note,
     }
     if stream:
         out.update(stream.report())
+    if opts.ablated:
+        out["ablation"] = ablation_report(full, y, lam, res.objective, opts.beta)
     if opts.refine:
         out["objective_before_refine"] = base_objective
         out["n_columns_before_refine"] = base_columns

@@ -1,7 +1,8 @@
 """Non-convex training beside the Lasso (theory.md section 5).
 
-- The parallel deep narrow |.| network (symcli.lasso.network.ParallelAbsNet) trained on P(theta) from a
-  random start: the comparison the theory is about.
+- The parallel deep narrow network (symcli.lasso.network.ParallelNet; activation abs, relu or srelu) trained
+  on P(theta) from a random start: with abs, the comparison the theory is about; relu and srelu ask whether its
+  symmetry and its objective carry over to other activations.
 - The practitioner's baseline: a plain MLP of depth L (ReLU or |.|) with ordinary weight decay,
   minimising 1/2 ||f(X) - y||^2 + (beta/2) sum of squared weights (biases free).
 
@@ -21,7 +22,8 @@ import torch
 from torch import nn
 
 from symcli.errors import UserError
-from symcli.lasso.network import ParallelAbsNet
+from symcli.lasso.activations import weighted
+from symcli.lasso.network import ParallelNet
 from symcli.numerics import MAX_NET_WIDTH
 
 OPTIMIZERS = ("adam", "adamw", "lbfgs")
@@ -74,15 +76,17 @@ class TrainConfig:
         resolve_device(self.device)
 
 
-def training_bytes(N: int, d: int, depth: int, width: int, baseline: bool = False) -> float:
+def training_bytes(N: int, d: int, depth: int, width: int, baseline: bool = False, activation: str = "abs") -> float:
     """Memory (float64) one training run needs about: parameters with their gradients and two Adam moments
     (4 copies; the MLP's hidden layers are width x width), and the (N, width) activations autograd keeps,
-    two per layer."""
+    two per layer (three for srelu, whose relu(s) and relu(-s) are both kept; its u- and alpha- add
+    width x (depth - 1) parameters)."""
+    mirrored = not baseline and activation == "srelu"
     if baseline:
         params = d * width + (depth - 2) * width * width + (depth - 1) * width + width + 1
     else:
-        params = width * (d + 2 * depth) + 1
-    return 8.0 * (4 * params + 2 * N * width * depth)
+        params = width * (d + 2 * depth + mirrored * (depth - 1)) + 1
+    return 8.0 * (4 * params + (2 + mirrored) * N * width * depth)
 
 
 class MLP(nn.Module):
@@ -105,22 +109,35 @@ class MLP(nn.Module):
         return 0.5 * (r @ r) + 0.5 * beta * sum((layer.weight**2).sum() for layer in self.layers)
 
 
-def init_parallel(net: ParallelAbsNet, X: torch.Tensor, gen: torch.Generator) -> None:
-    """Random start: first-layer hyperplanes through random data points, deeper offsets inside the range
-    of the previous layer, small output weights. In place."""
+def init_parallel(net: ParallelNet, X: torch.Tensor, gen: torch.Generator) -> None:
+    """Random start, in place: first-layer hyperplanes through random data points (unit normals); at each deeper
+    level unit weights (abs: u = 1; srelu: u+ = u- = 1, the |.| start; relu: u = +-1 at random, so either side of
+    the previous kink may pass) and the offset b = -u c, c a uniform fraction of the mean over the data of the
+    previous level's activation (|s|, or relu(s) for relu), so each new kink lies inside the range of its input;
+    output weights N(0, 0.01 / m) (srelu: alpha+ and alpha- drawn independently); xi = 0."""
     m, d = net.W.shape
+    dt = net.W.dtype
+    relu = net.activation == "relu"
+    ones = torch.ones(m, dtype=dt)
     with torch.no_grad():
-        W = torch.randn(m, d, generator=gen, dtype=net.W.dtype)
+        W = torch.randn(m, d, generator=gen, dtype=dt)
         W /= W.norm(dim=1, keepdim=True)
         anchor = X[torch.randint(len(X), (m,), generator=gen)]
         net.W.copy_(W)
         net.b1.copy_(-(W * anchor).sum(1))
-        h = torch.abs(X @ net.W.T + net.b1)
+        s = X @ net.W.T + net.b1
         for l in range(net.depth - 2):
-            net.U[:, l] = 1.0
-            net.B[:, l] = -h.mean(0) * torch.rand(m, generator=gen, dtype=h.dtype)
-            h = torch.abs(h + net.B[:, l])
-        net.alpha.copy_(torch.randn(m, generator=gen, dtype=net.W.dtype) * 0.1 / math.sqrt(m))
+            h = weighted(s, ones, ones, "relu" if relu else "abs")
+            frac = torch.rand(m, generator=gen, dtype=dt)
+            u = 2.0 * torch.randint(2, (m,), generator=gen).to(dt) - 1 if relu else ones
+            net.U[:, l] = u
+            if net.U2 is not None:
+                net.U2[:, l] = 1.0
+            net.B[:, l] = -u * h.mean(0) * frac
+            s = u * h + net.B[:, l]
+        for alpha in (net.alpha, net.alpha2):
+            if alpha is not None:
+                alpha.copy_(torch.randn(m, generator=gen, dtype=dt) * 0.1 / math.sqrt(m))
         net.xi.zero_()
 
 
@@ -225,13 +242,22 @@ def _train(model: nn.Module, X: np.ndarray, y: np.ndarray, beta: float, cfg: Tra
 
 
 def train_parallel(
-    X: np.ndarray, y: np.ndarray, beta: float, depth: int, width: int, norm: str, cfg: TrainConfig, seed: int
+    X: np.ndarray,
+    y: np.ndarray,
+    beta: float,
+    depth: int,
+    width: int,
+    norm: str,
+    cfg: TrainConfig,
+    seed: int,
+    activation: str = "abs",
 ) -> TrainResult:
-    """Train the parallel |.| network on P(theta) from cfg.restarts random starts; keep the best."""
+    """Train the parallel network with `activation` (abs, relu or srelu) on P(theta) from cfg.restarts random
+    starts; keep the best."""
     best = None
     for r in range(cfg.restarts):
         gen = torch.Generator().manual_seed(seed * 1000 + r)
-        net = ParallelAbsNet(X.shape[1], width, depth, norm)
+        net = ParallelNet(X.shape[1], width, depth, norm, activation)
         init_parallel(net, torch.tensor(X, dtype=torch.float64), gen)
         res = train(net, X, y, beta, cfg, seed * 1000 + r)
         if best is None or res.objective < best.objective:
@@ -270,8 +296,8 @@ def _flat_grad(net: nn.Module) -> torch.Tensor:
     return torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in net.parameters()])
 
 
-def stationarity(net: ParallelAbsNet, X: np.ndarray, y: np.ndarray, beta: float, eps: float = 1e-9) -> float:
-    """Relative norm of the smallest Clarke-type subgradient of P(theta) at net, divided by the norm of the
+def stationarity(net: ParallelNet, X: np.ndarray, y: np.ndarray, beta: float, eps: float = 1e-9) -> float:
+    """Relative norm of the smallest Clarke-type subgradient of P(theta) at an abs net, divided by the norm of the
     penalty's gradient; 0 at a stationary point of the non-smooth training problem.
 
     With pre-activations a_l (a_0 = W x + b1, a_l = u_l |a_(l-1)| + b_l) and E_l = d|a_(L-2)| / d a_l, the
@@ -280,6 +306,8 @@ def stationarity(net: ParallelAbsNet, X: np.ndarray, y: np.ndarray, beta: float,
     independently, and the minimum norm over that box is a bounded least-squares problem."""
     from scipy.optimize import lsq_linear
 
+    if net.activation != "abs":
+        raise ValueError(f"stationarity is derived for the abs network, not {net.activation}")
     Xt = torch.tensor(X, dtype=torch.float64)
     yt = torch.tensor(y, dtype=torch.float64)
     L = net.depth

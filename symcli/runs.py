@@ -109,7 +109,7 @@ def run_cell(cfg: RunConfig, cell: Cell, prep: Prepared, folder: Path) -> dict:
     t0 = time.perf_counter()
     cd = load_cell_data(cfg, cell, prep)
     problem = cd.problem
-    out = fit(problem, cfg.fit_options(cell.depth, cell.beta, cell.seed), cfg.nets_options(), texts=cd.texts)
+    out = fit(problem, *cfg.cell_options(cell), texts=cd.texts)
     task = "classification" if problem.is_classification else "regression"
     out["baselines"] = baselines(
         problem.X, problem.y, problem.X_test, problem.y_test, cd.E_train, cd.E_test, task, cell.seed
@@ -339,6 +339,10 @@ def _run_local(cfg: RunConfig, todo: list[Cell], prepared: dict, root: Path, log
         yield execute_cell(cfg, c, prepared[c.dataset], root / c.name)
 
 
+#: The ablated fit against the full built dictionary (symcli.fit.ablation_report); None in full fits.
+ABLATION_KEYS = ("certificate_full_dictionary", "gap_to_full_dictionary")
+
+
 def cell_row(folder: Path, cell: Cell, known: tuple[str, dict] | None = None) -> dict:
     """One results.parquet row: the cell, its status, headline metrics and symmetry summaries. known: the
     folder's read_status, when already read."""
@@ -381,10 +385,12 @@ def cell_row(folder: Path, cell: Cell, known: tuple[str, dict] | None = None) ->
     row["mean_E_H"] = sym["mean_E_H"]
     row.update({k: (m.get("baselines") or {}).get(k) for k in BASELINE_SCORES})
     row.update(flatten(m.get("nulls") or {}, m.get("nulls_shuffled")))
+    row.update({k: (m.get("ablation") or {}).get(k) for k in ABLATION_KEYS})
     nets = m.get("nets") or []
     if nets:
         ratios = [r["ratio_to_lasso"] for r in nets]
         row.update(
+            nets_width=nets[0].get("width"),
             nets_min_ratio=min(ratios),
             nets_median_ratio=float(np.median(ratios)),
             nets_contradictions=len(m.get("contradictions", [])),

@@ -122,7 +122,7 @@ def test_fit_with_nets_reports_runs_and_symmetry(tmp_path):
 @pytest.mark.parametrize(
     ("args", "hint"),
     [
-        (["--nets", "2", "--width", "0"], "--width"),
+        (["--nets", "2", "--width", "0"], "width '0' is neither"),
         (["--nets", "2", "--epochs", "0"], "--epochs"),
         (["--nets", "2", "--optimizer", "sgd"], "optimizer"),
         (["--nets", "2", "--lr", "-1"], "--lr"),

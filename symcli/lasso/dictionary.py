@@ -6,7 +6,7 @@ metadata: direction index, a, c, the training points that pin each kink, and the
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -76,6 +76,19 @@ class Dictionary:
         self.pins = np.vstack([self.pins, pins])
         self.family = np.concatenate([self.family, family])
         self.A = np.hstack([self.A, A_new])
+
+    def restrict(self, families: tuple[str, ...]) -> Dictionary:
+        """The columns of the given families (names of FAMILIES) only: a new Dictionary sharing directions."""
+        keep = np.flatnonzero(np.isin(self.family, [FAMILIES.index(f) for f in families]))
+        return replace(
+            self,
+            A=np.ascontiguousarray(self.A[:, keep]),
+            direction=self.direction[keep],
+            a=self.a[keep],
+            c=self.c[keep],
+            pins=self.pins[keep],
+            family=self.family[keep],
+        )
 
     def records(self, idx: np.ndarray, z: np.ndarray | None = None) -> list[dict]:
         """Metadata of columns idx as JSON-ready dicts (with coefficient z[j] when z is given)."""

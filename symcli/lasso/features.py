@@ -20,6 +20,29 @@ from symcli.numerics import OFFSET_EPS
 
 FAMILIES = ("plane", "reflection", "midpoint")
 PLANE, REFLECTION, MIDPOINT = range(3)
+#: Named family sets of the ablation (--families, grid.families): `all` is the depth's whole dictionary;
+#: `no-reflection` drops the nested reflections about a training point (keeps planes and midpoint mirrors);
+#: `planes-only` keeps the plane features psi_0 = |w^T x + a| (the depth-2 dictionary inside a deeper one).
+FAMILY_SETS = {"all": FAMILIES, "no-reflection": ("plane", "midpoint"), "planes-only": ("plane",)}
+
+
+def parse_families(spec: str) -> tuple[str, ...]:
+    """Families of a --families value: a named set of FAMILY_SETS or comma-separated names of FAMILIES
+    (ValueError naming the choices otherwise). Returned in FAMILIES order."""
+    spec = spec.strip()
+    names = FAMILY_SETS.get(spec) or tuple(s.strip() for s in spec.split(",") if s.strip())
+    unknown = [s for s in names if s not in FAMILIES]
+    if unknown or not names:
+        raise ValueError(
+            f"unknown feature family {unknown[0] if unknown else spec!r}; choose a set ({', '.join(FAMILY_SETS)}) "
+            f"or comma-separated families ({', '.join(FAMILIES)})"
+        )
+    return tuple(f for f in FAMILIES if f in names)
+
+
+def family_set_name(families: tuple[str, ...]) -> str:
+    """The name of FAMILY_SETS with exactly these families, else their comma-joined names."""
+    return next((k for k, v in FAMILY_SETS.items() if set(v) == set(families)), ",".join(families))
 
 
 def data_scale(X: np.ndarray) -> float:
