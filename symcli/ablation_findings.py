@@ -119,7 +119,7 @@ def activation_findings(dataset: str, depth: int, rows: list[dict]) -> list[Find
         f.verdict = verdicts.pop() if len(verdicts) == 1 else "inconclusive"
         f.test = " and ".join(t.test for t in tests)
         f.evidence = "; ".join(
-            [f"{t.test.split(';')[0]}: {fmt(t.observed)} vs {fmt(t.null)} (p {fmt(t.p_value)})" for t in tests]
+            [f"{t.test.split(';')[0]}: {fmt(t.observed)} vs {fmt(t.null)} (p {t.p_value:.2g})" for t in tests]
             + [f"P / |.| Lasso optimum {act} {_ratio(rs)}, abs {_ratio(abs_rows)}"]
         )
         out.append(f)
