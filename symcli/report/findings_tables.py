@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from symcli.ablation_findings import is_reference, lasso_rows
 from symcli.findings import ALPHA, Finding, findings
 from symcli.nulls import seed_interval
 from symcli.report.loading import Cell
@@ -68,11 +69,11 @@ SCORES = (
 
 
 def scores_table(cells: list[Cell]) -> Table:
-    """Held-out scores by dataset, d and depth: each model beside the majority and linear-probe baselines."""
+    """Held-out scores by dataset, d and depth: each model beside the majority and linear-probe baselines, on the
+    reference cells (the full dictionary and |.| nets; each Lasso fit once: ablation axes would repeat it)."""
     groups: dict = {}
-    for c in cells:
-        if c.done:
-            groups.setdefault((c.row["dataset"], int(c.row["dim"]), int(c.row["depth"])), []).append(c.row)
+    for r in lasso_rows(c.row for c in cells if c.done and is_reference(c.row)):
+        groups.setdefault((r["dataset"], int(r["dim"]), int(r["depth"])), []).append(r)
     rows = []
     for (ds, d, L), rs in groups.items():
         r = {"dataset": ds, "dim": d, "depth": L, "cells": len(rs)}
@@ -89,7 +90,9 @@ def scores_table(cells: list[Cell]) -> Table:
         "Held-out scores beside their baselines (accuracy; R² for stsb), mean [95% CI over cells]",
         cols,
         rows,
-        note="Majority: the training majority class (the training mean for regression). Probes: logistic "
+        note="Reference cells only (the full dictionary, |.| nets), each Lasso fit once; with a nets.width axis the "
+        "|.| nets column is the first width's. Majority: the training majority class (the training mean for "
+        "regression). Probes: logistic "
         "regression (ridge for regression) tuned by cross-validation on the training rows, on the same projected "
         "features and on the full embedding. Every model sees the same training and held-out rows.",
         csv_cols=["dataset", "dim", "depth", "cells", *(f"{k}_mean" for k, _ in SCORES)],

@@ -147,11 +147,15 @@ def header(root: Path, cells: list[Cell]) -> list[tuple[str, str]]:
         )
     if n and n.get("count"):
         base = "; ReLU MLP with weight decay beside them" if n.get("baseline") else ""
+        acts = n.get("activation") or ["abs"]
+        widths = [w for w in (n.get("width") or [None]) if w is not None]
+        act = "|.|" if acts == ["abs"] else "activation " + ", ".join(acts) + " (one cell each)"
+        width = f"; width {', '.join(map(str, widths))} (one cell each; Nx: N times the Lasso's nnz)" if widths else ""
         out.append(
             (
                 "nets",
-                f"{n['count']} seed(s) of the parallel |.| network per cell; {n.get('optimizer')}, "
-                f"{n.get('epochs')} epochs, learning rate {n.get('lr')}{base}",
+                f"{n['count']} seed(s) of the parallel {act} network per cell; {n.get('optimizer')}, "
+                f"{n.get('epochs')} epochs, learning rate {n.get('lr')}{width}{base}",
             )
         )
     if prov:
