@@ -127,7 +127,7 @@ class FitConfig(_Strict):
     pins: Literal["paper", "all"] | None = None
     norm: Literal["l2", "l1"] = "l2"
     solver: Literal["fast", "cvxpy", "stream"] = "fast"
-    refine: bool = False
+    refine: bool | None = None  # None: refine where the certificate is exact (see symcli.fit.FitOptions)
     standardize: bool = False
     max_memory: str = "4GB"
 
@@ -250,7 +250,7 @@ class RunConfig(_Strict):
             pins=f.pins,
             norm=f.norm,
             solver=f.solver,
-            refine=f.refine and families == "all",
+            refine=f.refine if families == "all" else False,
             max_memory=parse_bytes(f.max_memory),
             n_directions=f.n_directions,
             seed=seed,

@@ -14,7 +14,7 @@ import numpy as np
 
 from symcli.errors import UserError
 from symcli.evidence import lasso_statistics, nets_statistics
-from symcli.lasso.certificate import Certificate, certify
+from symcli.lasso.certificate import Certificate, certify, exact_certificate
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
 from symcli.lasso.directions import USER_DIRECTION_SETS, direction_set_bytes, with_fallback
 from symcli.lasso.features import FAMILIES, family_set_name, psi
@@ -43,7 +43,7 @@ class FitOptions:
     pins: str | None = None
     norm: str = "l2"
     solver: str = "fast"
-    refine: bool = False
+    refine: bool | None = False  # None: where the certificate is exact (exact_certificate) and nothing is ablated
     max_memory: float = 4e9
     stream_memory: float | None = None  # chunk bound of the streaming solver (None: max_memory / 4, <= 256 MB)
     n_directions: int | None = None
@@ -94,7 +94,7 @@ class FitOptions:
             raise UserError(f"--n-directions must be at least 1, got {self.n_directions}")
         if not self.families or any(f not in FAMILIES for f in self.families):
             raise UserError(f"unknown feature families {self.families}; choose from {', '.join(FAMILIES)}")
-        if self.ablated and self.refine:
+        if self.ablated and self.refine is True:
             raise UserError(
                 "--refine adds the full dictionary's best features, which undoes --families; drop one of them "
                 "(an ablated fit is measured against the full dictionary in its `ablation` entry)"
@@ -108,7 +108,7 @@ def _finite(x: float) -> float | None:
 def guarantee(cert: Certificate, d: int, pin_rule: str, refined: bool, converged: bool) -> str:
     """`exact`: a 1-D `all` dictionary (exact by construction) solved to convergence (converged: the
     solver's own KKT test passed), with a certificate that confirms it (or was skipped as too large);
-    `certified`: an exactly computed certificate (d <= 2) at most CERTIFICATE_TOL, however the solver
+    `certified`: an exactly computed certificate (certify's exact methods) at most CERTIFICATE_TOL, however the solver
     stopped (the certificate is a proof about the returned point, see converged_field); else `upper-bound`."""
     if d == 1 and pin_rule == "all" and not refined and converged:
         if np.isnan(cert.certificate) or cert.certificate <= CERTIFICATE_TOL:
@@ -163,7 +163,7 @@ def ablation_report(full: Dictionary, y: np.ndarray, lam: np.ndarray, objective:
 def continuous_beta_max(X: np.ndarray, y: np.ndarray, opts: FitOptions, W: np.ndarray, cert: Certificate):
     """The continuous threshold: the dual value V at lambda = y - mean(y), i.e. the smallest beta at which
     z = 0 is optimal over every depth-L network (not only the built dictionary). Computed only where the
-    fit's own certificate was exact (d <= 2, within its budget); else None."""
+    fit's own certificate was exact (exact_certificate); else None."""
     if not cert.exact:
         return None
     V = certify(X, y - y.mean(), 1.0, opts.depth, opts.norm, W, seed=opts.seed).V
@@ -228,7 +228,7 @@ def parse_width(spec) -> tuple[int | None, float | None, str]:
             return int(text), None, text
     except ValueError:
         pass
-    raise UserError(f"width {spec!r} is neither a number of units (e.g. 40) nor a multiple of the Lasso's nnz (4x)")
+    raise UserError(f"--width {spec!r} is neither a number of units (e.g. 40) nor a multiple of the Lasso's nnz (4x)")
 
 
 def net_width(nets: NetsOptions, nnz: int) -> int:
@@ -278,13 +278,25 @@ def _run_record(
     return rec
 
 
+def check_training_memory(shape: tuple[int, int], opts: FitOptions, nets: NetsOptions, width: int) -> None:
+    """UserError when training nets of this width on data of this shape (N, d) would exceed --max-memory."""
+    from symcli.nets import training_bytes
+
+    need = training_bytes(*shape, opts.depth, width, nets.baseline, activation=nets.activation)
+    if need > opts.max_memory:
+        raise UserError(
+            f"training networks of width {width:,} on {shape[0]} points needs about {human_bytes(need)}, over "
+            f"--max-memory {human_bytes(opts.max_memory)}; lower --width or raise --max-memory"
+        )
+
+
 def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOptions) -> None:
     """Train nets.count parallel networks (and baselines) from random starts; add `nets`, `baseline`,
     `contradictions` and `symmetry.nets` to out. A |.| network (activation abs) below the Lasso optimum by more
     than 1e-6 (relative) when the guarantee is exact or certified contradicts the theory: it is recorded and
     warned about, never hidden. relu and srelu nets have no such bound (their ratio to the |.| optimum is the
     measurement)."""
-    from symcli.nets import TrainConfig, train_baseline, train_parallel, training_bytes
+    from symcli.nets import TrainConfig, train_baseline, train_parallel
     from symcli.symmetry import network_symmetry_of
 
     cfg = nets.cfg or TrainConfig()
@@ -293,12 +305,7 @@ def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOption
         raise UserError(f"--nets must be 0 or more, got {nets.count}")
     width = net_width(nets, out["nnz"])
     X, y, lasso = problem.X, problem.y, out["objective"]
-    N, need = len(X), training_bytes(*X.shape, opts.depth, width, nets.baseline, activation=nets.activation)
-    if need > opts.max_memory:
-        raise UserError(
-            f"training networks of width {width:,} on {N} points needs about {human_bytes(need)}, over "
-            f"--max-memory {human_bytes(opts.max_memory)}; lower --width or raise --max-memory"
-        )
+    check_training_memory(X.shape, opts, nets, width)
 
     def train(y_fit: np.ndarray, seed: int):
         return train_parallel(X, y_fit, opts.beta, opts.depth, width, opts.norm, cfg, seed, activation=nets.activation)
@@ -360,6 +367,8 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
     t0 = time.perf_counter()
     X, y = problem.X, problem.y
     N, d = X.shape
+    if nets is not None and (nets.count or nets.baseline) and nets.cfg is not None and nets.cfg.width:
+        check_training_memory(X.shape, opts, nets, nets.cfg.width)  # a fixed width: refused before the fit
     if np.ptp(y) == 0:
         raise UserError(f"the targets are constant (every y = {y[0]:g}): there is nothing to fit; give varying targets")
     pin_rule = opts.pins or ("all" if d == 1 else "paper")
@@ -403,7 +412,8 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
     cert = certify(X, lam, opts.beta, opts.depth, opts.norm, D.directions.W, seed=opts.seed)
     base_objective, base_columns, rounds = res.objective, D.n_columns, 0
     bmax_continuous = continuous_beta_max(X, y, opts, D.directions.W, cert)
-    if opts.refine:
+    refine = opts.refine if opts.refine is not None else exact_certificate(N, d, opts.depth) and not opts.ablated
+    if refine:
         res, cert, rounds = _refine(X, y, opts.beta, D, res, cert, opts)
         lam, _ = residual(D.A, y, res.z)
     gap = global_gap(y, lam, res.objective, opts.beta, cert)
@@ -446,6 +456,7 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         "directions": list(opts.directions),
         "norm": opts.norm,
         "seed": opts.seed,
+        "refine": bool(refine),
         "refine_rounds": rounds,
         "families": family_set_name(opts.families),
         "direction_fallback": fallback_note,
@@ -454,7 +465,7 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         out.update(stream.report())
     if opts.ablated:
         out["ablation"] = ablation_report(full, y, lam, res.objective, opts.beta)
-    if opts.refine:
+    if refine:
         out["objective_before_refine"] = base_objective
         out["n_columns_before_refine"] = base_columns
     if problem.is_classification:

@@ -125,6 +125,15 @@ def paired_finding(claim: str, dataset: str, depth: int | None, pairs: list[tupl
     obs, ref = seed_interval([a for a, _ in pairs]), seed_interval([b for _, b in pairs])
     p = paired_p([a - b for a, b in pairs], side)
     return Finding(
-        claim, dataset, depth, obs[0], ref[0], p, verdict(obs[0], ref[0], p, side), (obs[1], obs[2]), (ref[1], ref[2]),
-        len(pairs), test,
+        claim,
+        dataset,
+        depth,
+        obs[0],
+        ref[0],
+        p,
+        verdict(obs[0], ref[0], p, side),
+        (obs[1], obs[2]),
+        (ref[1], ref[2]),
+        len(pairs),
+        test,
     )

@@ -66,8 +66,9 @@ def test_points_on_a_line_in_3d_fit_instead_of_failing(capsys):
     out = fit(Problem(X3, y), FitOptions(depth=2, beta=0.05))
     assert out["nnz"] > 0 and out["objective"] < 0.5 * _null_objective(y)
     assert "warning:" in capsys.readouterr().err
-    # d = 3: the certificate is a sampled lower bound, so no continuous threshold and no proven gap
-    assert out["beta_max_continuous"] is None and out["global_gap"] is None
+    # d = 3, depth 2: the certificate is exact (sphere.py), so a continuous threshold and a proven gap
+    assert out["certificate_method"] == "sphere-arrangement"
+    assert out["beta_max_continuous"] >= out["beta_max"] * (1 - 1e-12) and out["global_gap"] >= 0
 
 
 # ------------------------------------------------------------------------- converged vs certified

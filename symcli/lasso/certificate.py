@@ -9,7 +9,12 @@ For a fixed direction the max over (a, c) is exact by vertex enumeration (featur
   sum_n lambda_n |(x_n - q) . w| over its kinks q, fixed combinations of the training points pinning the
   vertex; per pin tuple the sign changes along the angle are sorted and their jumps summed once, giving
   lambda^T phi = G . w(theta) on every interval, maximal at an end or at w = G / ||G||.
-- d >= 3: a lower bound on V from sampled directions plus local ascent on the sphere.
+- d = 3, depth <= 3: exact by great-circle sweeps (sphere.py). The same tuple functions, now of w on the
+  sphere, are linear on the cells of the arrangement of their kink planes' great circles; one sweep per
+  circle gives every vertex and edge maximum and every cell's gradient G_c, and a cell's own maximum
+  G_c / ||G_c|| (`l2`) is evaluated where it could beat the circles (`l1`: corners only, the coordinate
+  circles added). The directions of the best tuples are priced exactly for the candidates.
+- d >= 3 otherwise (or over SPHERE_BUDGET): a lower bound on V from sampled directions plus local ascent.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import numpy as np
 
 from symcli.lasso.features import PLANE, VertexSystem, data_scale, n_vertices_per_direction, psi, vertex_systems
 from symcli.lasso.geometry import normalize
+from symcli.lasso.sphere import n_sphere_entries, sphere_max
 from symcli.lasso.sweep import F1, F2, PLAIN, Found, n_entries, sweep_all, tuple_vectors
 from symcli.numerics import rng
 
@@ -27,13 +33,23 @@ from symcli.numerics import rng
 SWEEP_CHUNK = 2_000_000
 #: Entries (vertices x points x directions) one sampled or 1-D certificate may price, about 10 s here.
 CERTIFICATE_BUDGET = 5e8
-#: Breakpoints (sweep.n_entries) the exact 2-D sweep may take per certificate: depth 3 up to N = 340 (N = 200:
-#: 3.6e7, about 1 s on 2 cores), depth 4 up to N = 39 (N = 30: 4.9e7, 2-4 s; --refine takes 10-15 of them).
+#: Breakpoints (sweep.n_entries) the exact 2-D sweep may take per certificate, by depth: depths 2 and 3 up to
+#: N = 400 (depth 3, N = 200: 3.6e7, about 1 s on 2 cores; N = 400: 2.9e8, 9.3 s), depth 4 up to N = 39 (N = 30:
+#: 4.9e7, 2-4 s; --refine takes 10-15 of them, so a larger depth-4 budget would make --refine cost minutes).
 #: Beyond it the fit ends `upper-bound` (measured: N = 100 at depth 4, 6.2e9, takes 220-370 s per certificate).
-SWEEP_BUDGET = 1.5e8
+SWEEP_BUDGET = {2: 3e8, 3: 3e8, 4: 1.5e8}
+#: Entries (sphere.n_sphere_entries: tuples x circles x breakpoints) the exact 3-D certificate may sweep: depth 3
+#: up to N = 41, depth 2 up to N = 339. Measured here (2 shared cores), depth 3, N = 40 (3.5e7): 3.6-4.5 s `l2`,
+#: 1.1 s `l1` at a fit's residual, 6.7 s and 2.7 s at a Gaussian lambda (less pruning); N = 20 (2.3e6) 0.3-0.6 s;
+#: depth 2, N = 300 (2.7e7): 9 s and 2.2 s. --refine at N = 40, depth 3 took 14 of them (81 s in all). Beyond it
+#: the fit keeps the sampled lower bound (`upper-bound`).
+SPHERE_BUDGET = 4e7
 #: Candidates an exact 2-D certificate returns for --refine (measured, N = 30, depth 4, the best ones: 10 took
 #: 20 rounds and 71 s, 30 took 16 rounds and 52 s, 100 took 14 rounds but 77 s; 30 spread over angles, 13).
 CANDIDATES_2D = 30
+#: Candidates an exact 3-D certificate returns for --refine, the maximising directions of the best tuples (measured,
+#: N = 20, depth 3, 2 seeds: 10 took 26 and 15 rounds, 30 took 20 and 12 in the same time, 100 20 and 11 but longer).
+CANDIDATES_3D = 30
 
 
 @dataclass
@@ -183,6 +199,25 @@ def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: st
     return Certificate(V, V / beta - 1.0, True, "angle-sweep", cands)
 
 
+def certify_3d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, top: int = 10) -> Certificate:
+    """Exact certificate for d = 3 and depth <= 3 by the great-circle sweeps of sphere.py. Candidates: the best
+    `top` distinct features at the maximising directions of the best tuples, priced exactly (price), so V is
+    the value of a genuine feature at a direction the sweep proved maximal."""
+    value, W, V_sweep = sphere_max(X, lam, depth, norm)
+    order = np.argsort(-value, kind="stable")
+    Wn = normalize(W[order], norm)
+    _, first = np.unique(np.round(Wn, 9), axis=0, return_index=True)  # distinct directions, best first
+    Wc = Wn[np.sort(first)[:top]]
+    val, si, tup = price(Wc @ X.T, lam, depth)
+    cands = [_candidate(X, lam, depth, Wc[i], int(si[i]), tup[i]) for i in range(len(Wc))]
+    cands.sort(key=lambda c: -c.value)
+    V = cands[0].value
+    slack = 1e-9 * (V_sweep + np.abs(lam).sum() * data_scale(X))
+    if V < V_sweep - slack:  # pricing the sweep's direction must reach its value: never certify on a slip
+        raise RuntimeError(f"sphere sweep inconsistent: V {V_sweep!r} but its direction prices at {V!r}")
+    return Certificate(V, V / beta - 1.0, True, "sphere-arrangement", cands)
+
+
 def certify_sampled(
     X: np.ndarray,
     lam: np.ndarray,
@@ -226,13 +261,23 @@ def certify_sampled(
     return Certificate(V, V / beta - 1.0, False, "sampled-ascent", cands[:top])
 
 
+def exact_certificate(N: int, d: int, depth: int) -> bool:
+    """Whether certify computes V exactly for N points in d dimensions at this depth (within its budgets)."""
+    if d == 1:
+        return n_vertices_per_direction(depth, N) * N <= CERTIFICATE_BUDGET
+    if d == 2:
+        return n_entries(depth, N) <= SWEEP_BUDGET[depth]
+    return d == 3 and depth <= 3 and n_sphere_entries(depth, N) <= SPHERE_BUDGET
+
+
 def certify(
     X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, W0: np.ndarray, seed: int = 0
 ) -> Certificate:
     """The certificate of section 4 for data X (N, d) and dual point lam (N,); beta > 0.
 
-    d = 2 is exact within SWEEP_BUDGET breakpoints (sweep.n_entries: N <= 39 at depth 4, N <= 340 at depth 3)
-    and falls back to the sampled bound beyond it; the certificate is skipped (V = nan, method 'skipped') when
+    d = 2 is exact within SWEEP_BUDGET breakpoints (sweep.n_entries: N <= 39 at depth 4, N <= 400 at depth 3),
+    d = 3 at depth <= 3 within SPHERE_BUDGET entries (N <= 41 at depth 3, N <= 339 at depth 2); both fall back
+    to the sampled bound beyond it; the certificate is skipped (V = nan, method 'skipped') when
     one pass of pricing would cost more than CERTIFICATE_BUDGET."""
     if not beta > 0:
         raise ValueError(f"the certificate V / beta - 1 needs beta > 0, got {beta}")
@@ -240,8 +285,10 @@ def certify(
     per_direction = n_vertices_per_direction(depth, N) * N
     if d == 1 and per_direction <= CERTIFICATE_BUDGET:
         return certify_1d(X, lam, beta, depth, norm)
-    if d == 2 and n_entries(depth, N) <= SWEEP_BUDGET:
+    if d == 2 and n_entries(depth, N) <= SWEEP_BUDGET[depth]:
         return certify_2d(X, lam, beta, depth, norm, top=CANDIDATES_2D)
+    if d == 3 and depth <= 3 and n_sphere_entries(depth, N) <= SPHERE_BUDGET:
+        return certify_3d(X, lam, beta, depth, norm, top=CANDIDATES_3D)
     n_dirs = int(CERTIFICATE_BUDGET // per_direction)
     if d == 1 or n_dirs < 50:
         nan = float("nan")

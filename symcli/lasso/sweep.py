@@ -244,15 +244,27 @@ class Found:
     pins: np.ndarray
 
 
+def sweep_threads(threads: int | None) -> int:
+    """Threads for the sweeps: `threads`, or min(SWEEP_THREADS, CPUs this process may use)."""
+    if threads is not None:
+        return threads
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return min(SWEEP_THREADS, cpus)
+
+
+def scaled(X: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """(X centred and scaled to max |entry| 1, lambda scaled to max 1, the factor restoring values): tuple
+    functions are invariant to centring (1^T lambda = 0) and homogeneous in X and lambda."""
+    sx = float(np.abs(X - X.mean(axis=0)).max(initial=0.0)) or 1.0
+    sl = float(np.abs(lam).max(initial=0.0)) or 1.0
+    return (X - X.mean(axis=0)) / sx, lam / sl, sx * sl
+
+
 def sweep_all(X: np.ndarray, lam: np.ndarray, depth: int, norm: str, top: int = 10, threads: int | None = None):
     """The `top` largest tuple maxima over every family of `depth` (distinct tuples), best first."""
     N = X.shape[0]
-    if threads is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = min(SWEEP_THREADS, cpus)
-    sx = float(np.abs(X - X.mean(axis=0)).max(initial=0.0)) or 1.0  # values are homogeneous in X and lambda
-    sl = float(np.abs(lam).max(initial=0.0)) or 1.0
-    Xs, ls = (X - X.mean(axis=0)) / sx, lam / sl
+    threads = sweep_threads(threads)
+    Xs, ls, unit = scaled(X, lam)
     jobs = []
     for fam in families(depth):
         tup = family_tuples(fam, N)
@@ -263,7 +275,7 @@ def sweep_all(X: np.ndarray, lam: np.ndarray, depth: int, norm: str, top: int = 
         fam, tup = job
         val, w = sweep(Xs, ls, fam, tup, norm)
         keep = np.argsort(-val)[:top]
-        return [(float(val[i]) * sx * sl, w[i], fam, tup[i]) for i in keep]
+        return [(float(val[i]) * unit, w[i], fam, tup[i]) for i in keep]
 
     found = []
     if threads > 1:

@@ -18,7 +18,8 @@ LEGEND = [
     ),
     (
         "certified",
-        "the certificate was computed exactly (d <= 2: 1-D enumeration or 2-D angle sweep) and is at most 1e-6: the "
+        "the certificate was computed exactly (1-D enumeration, 2-D angle sweep, 3-D great-circle sweeps at depth "
+        "<= 3) and is at most 1e-6: the "
         "residual scaled by 1/(1 + certificate) is dual feasible for the continuous dictionary, so the objective is "
         "the global minimum to within the stated duality gap (global_gap in the cell's metrics).",
     ),
@@ -33,7 +34,8 @@ LEGEND = [
         "V/β − 1, with V the largest |λᵀφ(X)| over the continuous dictionary at the fit's residual λ: at most 1e-6 "
         "proves global optimality to within the stated duality gap (global_gap); above it some feature would still "
         "lower the objective (--refine adds it). "
-        "'≥ x': sampled directions (d >= 3, or d = 2 over budget), a lower bound on the true value. "
+        "'≥ x': sampled directions (d >= 4, d = 3 at depth 4, or over the exact sweeps' budgets), a lower bound on "
+        "the true value. "
         "'not computed': pricing even one direction would exceed the certificate's budget.",
     ),
     (
@@ -142,7 +144,8 @@ def header(root: Path, cells: list[Cell]) -> list[tuple[str, str]]:
                 "fit",
                 f"directions: {readable(f.get('directions'))}; pins: "
                 f"{DEFAULT_PINS if f.get('pins') is None else f['pins']}; norm: {f.get('norm')}; solver: "
-                f"{f.get('solver')}; refine: {readable(f.get('refine'))}",
+                f"{f.get('solver')}; refine: "
+                + ("where the certificate is exact" if f.get("refine") is None else readable(f.get("refine"))),
             )
         )
     if n and n.get("count"):
