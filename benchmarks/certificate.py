@@ -82,7 +82,7 @@ def two_d(args) -> None:
             head = f"{depth:>5} {N:>4}"
             if entries > SWEEP_BUDGET[depth]:
                 budget = SWEEP_BUDGET[depth]
-                print(f"{head}  skipped: {entries:.2e} breakpoints, over SWEEP_BUDGET {budget:.0e} (not exact)")
+                print(f"{head}  skipped: {entries:.2e} breakpoints, over SWEEP_BUDGET {budget:.2g} (not exact)")
                 continue
             if entries * spb > args.budget:
                 print(f"{head}  skipped: estimated {entries * spb:.0f} s ({entries:.2e} breakpoints), over --budget")
