@@ -1,8 +1,9 @@
 """The streaming working-set solver over implicit dictionaries (lasso/streaming.py, theory.md section 7):
-its columns against build_dictionary and the closed form psi_c(w^T x + a), sorted pricing against the
-naive product, its solutions against the materialised solve, the gap recomputed by hand over the full
-dictionary, the chunk memory bound measured with tracemalloc, fit/CLI integration, and the torch path
-(CPU here; cuda under the `gpu` marker)."""
+its columns against build_dictionary and the closed form psi_c(w^T x + a), sorted pricing (sorting each
+time or by cached orders, over every pair or some) against the naive product, its solutions (with coarse
+levels and hot pairs) against the materialised solve, the gap recomputed by hand over the full
+dictionary, the chunk memory bound measured with tracemalloc, fit/CLI integration, the inner active-set
+solve and its factorisation updates, and the torch path (CPU here; cuda under the `gpu` marker)."""
 
 from __future__ import annotations
 
@@ -113,6 +114,54 @@ def test_sorted_pricing_equals_naive(case):
     assert not np.isin(pr.ids, excl).any()
 
 
+PAPER = [c for c in CASES if c[2] == "paper"]
+
+
+@pytest.mark.parametrize("case", PAPER, ids=lambda c: "L{}-d{}-{}-N{}".format(*c))
+def test_cached_orders_and_pair_subsets_price_exactly(case):
+    """Rows sorted once and gathered after (cache_orders), and pricing restricted to some pairs (coarse
+    levels, hot pairs), give the naive prices of exactly those columns, and each priced pair's max."""
+    X, y, dirs, idict = _problem(*case)
+    cols, ids = _full(idict)
+    pair = ids // idict.per_pair
+    sorts = idict.depth >= 3
+    assert (idict.order_bytes() > 0) == sorts
+    if sorts:  # a budget below the orders' bytes keeps nothing
+        assert not ImplicitDictionary(X, idict.depth, dirs, "paper", "l2").cache_orders(idict.order_bytes() - 1)
+    assert idict.cache_orders(idict.order_bytes()) == sorts and idict.cached_orders == sorts
+
+    def naive_pair_max(naive):
+        out = np.full(idict.n_pairs, -np.inf)
+        np.maximum.at(out, pair, naive)
+        return out
+
+    g = np.random.default_rng(7)
+    for _ in range(2):  # the first pass sorts and keeps the orders, the second gathers by them
+        r = g.standard_normal(idict.N)
+        r -= r.mean()
+        naive = np.abs(cols.F.T @ r)
+        pair_max = np.full(idict.n_pairs, np.nan)
+        pr = idict.price(r, k=idict.n_columns, threshold=-1.0, memory=4e4, pair_max=pair_max)
+        got = np.full(idict.n_columns, np.nan)
+        got[pr.ids] = pr.values
+        assert np.abs(got - naive).max() <= 1e-12 * naive.max()
+        assert np.allclose(pair_max, naive_pair_max(naive), rtol=1e-12)
+    # a data subset: the pairs whose spanning points (or, unspanned, anchor) all lie in it
+    points = np.zeros(idict.N, bool)
+    points[: idict.N // 2] = True
+    first = np.arange(idict.n_pairs) * idict.per_pair
+    span, anchor = dirs.span[cols.direction[first]], cols.pins[first, 0]
+    inside = np.where(span >= 0, points[np.maximum(span, 0)], True).all(axis=1) & points[anchor]
+    pairs = idict.level_pairs(points)
+    assert np.array_equal(pairs, np.flatnonzero(inside)) and 0 < len(pairs) < idict.n_pairs
+    pair_max = np.full(idict.n_pairs, np.nan)
+    pr = idict.price(r, k=idict.n_columns, threshold=-1.0, memory=4e4, pairs=pairs, pair_max=pair_max)
+    assert np.array_equal(np.unique(pair[pr.ids]), pairs) and len(pr.ids) == len(pairs) * idict.per_pair
+    assert np.allclose(pr.values, naive[pr.ids], rtol=1e-12)
+    assert np.allclose(pair_max[pairs], naive_pair_max(naive)[pairs], rtol=1e-12)
+    assert np.isnan(np.delete(pair_max, pairs)).all()
+
+
 # ------------------------------------------------------------------------------------------ the solver
 
 
@@ -180,9 +229,46 @@ def test_float32_pricing_ends_in_float64():
     beta = 0.02 * beta_max(idict.columns(np.arange(idict.n_columns)).F, y)
     a = solve_stream(idict, y, beta)
     b = solve_stream(idict, y, beta, precision="float32")
-    assert b.result.converged
-    assert rel_diff(a.result.objective, b.result.objective) < 1e-9
-    assert b.result.relative_gap < 1e-9
+    # float32 over a coarse level and on rows sorted once, in float64 (the first pass)
+    c = solve_stream(idict, y, beta, precision="float32", levels=1, cache_memory=1e9)
+    for out in (b, c):
+        assert out.result.converged
+        assert rel_diff(a.result.objective, out.result.objective) < 1e-9
+        assert out.result.relative_gap < 1e-9
+
+
+@pytest.mark.parametrize("case", PAPER + [(3, 2, "paper", 24)], ids=lambda c: "L{}-d{}-{}-N{}".format(*c))
+@pytest.mark.parametrize("fraction", [0.03, 0.2])
+def test_levels_and_hot_pairs_reach_the_full_optimum(case, fraction):
+    """Coarse levels and hot pairs only choose what enters the working set: the solve still ends at the
+    optimum over every column (no column of the materialised dictionary violates at its final point)."""
+    X, y, dirs, idict = _problem(*case, seed=3, labels=False)
+    A = idict.columns(np.arange(idict.n_columns)).F
+    beta = fraction * beta_max(A, y)
+    ref = solve_fast(A, y, beta)
+    out = solve_stream(idict, y, beta, memory=2e5, grow=3, levels=2, cache_memory=1e9)
+    res = out.result
+    assert res.converged and out.partial_passes > 0
+    assert rel_diff(res.objective, ref.objective) < 1e-9
+    assert res.relative_gap < 1e-9
+    z = np.zeros(idict.n_columns)
+    z[out.ids] = res.z
+    r = y - A @ z
+    r -= r.mean()
+    assert np.abs(A.T @ r).max() <= beta * (1 + 1e-9)
+
+
+def test_stream_plan_keeps_orders_within_max_memory():
+    """fit()'s streaming path sorts each row once when what max_memory leaves holds the orders."""
+    X, y = random_problem(8, 30, 2)
+    dirs = direction_set(["spanned"], X, "l2", None, 0)
+    roomy = plan_streaming(X, 3, dirs, "paper", "l2", "stream", max_memory=4e9, stream_memory=1e6)
+    need = roomy.idict.fixed_bytes(1e6) + 1e6 + roomy.idict.order_bytes()
+    tight = plan_streaming(X, 3, dirs, "paper", "l2", "stream", max_memory=need - 1, stream_memory=1e6)
+    for plan, cached in ((roomy, True), (tight, False)):
+        plan.solve(y, 0.05)
+        assert plan.report()["streaming"]["cached_orders"] == cached
+    assert rel_diff(roomy.last.result.objective, tight.last.result.objective) < 1e-9
 
 
 def test_memory_bound_holds_where_the_matrix_would_not_fit():
@@ -243,13 +329,76 @@ def test_streaming_refuses_what_cannot_fit():
 def test_cli_solver_stream(tmp_path):
     X, y = random_problem(6, 12, 2)
     np.savez(tmp_path / "p.npz", X=X, y=y)
-    args = ["fit", "--input", str(tmp_path / "p.npz"), "--depth", "3", "--beta", "0.1", "--json"]
+    # without refinement: a refined fit re-solves its grown dictionary with `fast`
+    args = ["fit", "--input", str(tmp_path / "p.npz"), "--depth", "3", "--beta", "0.1", "--json", "--no-refine"]
     res = CliRunner().invoke(app, args + ["--solver", "stream", "--stream-memory", "1MB"])
     assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)  # stderr may hold a note (an upper-bound fit)
     ref = json.loads(CliRunner().invoke(app, args).stdout)
     assert out["solver"] == "stream" and out["streaming"]["stream_memory"] == 1e6
     assert rel_diff(out["objective"], ref["objective"]) < OBJECTIVE_RTOL
+
+
+# ------------------------------------------------------------------------------------------ inner solve
+
+
+def _near_copies(seed, N=30, k=80):
+    g = np.random.default_rng(seed)
+    B = g.standard_normal((N, k))
+    B[:, k // 2 :] = B[:, : k // 2] + 1e-3 * g.standard_normal((N, k // 2))  # as in reflection dictionaries
+    B -= B.mean(axis=0)
+    y = g.standard_normal(N)
+    return B, y - y.mean()
+
+
+def test_active_qr_updates_match_a_fresh_factorisation():
+    """The working-set factorisation after in-place insertions and deletions: Q orthonormal, Q_1 R = B_P,
+    R^T R = B_P^T B_P + rho^2 I, the stationary point that of the normal equations."""
+    from symcli.lasso.solvers import _ActiveQR
+
+    B, y = _near_copies(1)
+    rho = 1e-8 * np.linalg.norm(B, axis=0).max()
+    fac = _ActiveQR(B, rho, refresh=40)
+    g = np.random.default_rng(2)
+    s = np.sign(g.standard_normal(B.shape[1]))
+    for step in range(200):
+        out = [j for j in range(B.shape[1]) if j not in fac.P]
+        if len(fac.P) < 3 or (g.random() < 0.6 and len(fac.P) < B.shape[0] - 1):
+            fac.insert(int(g.choice(out)))
+        else:
+            fac.delete(set(g.choice(fac.P, size=int(g.integers(1, 3)), replace=False).tolist()))
+        P, Q, R = fac.P, fac.Q, fac.R
+        assert np.abs(Q.T @ Q - np.eye(len(P))).max() < 1e-10
+        assert np.abs(Q[: B.shape[0]] @ R - B[:, P]).max() < 1e-10
+        G = B[:, P].T @ B[:, P] + rho**2 * np.eye(len(P))
+        assert np.abs(R.T @ R - G).max() < 1e-10 * np.abs(G).max()
+        if step % 20 == 0:
+            zP = fac.stationary(y, 0.3, s)  # backward stable: near-copies make G ill-conditioned
+            res = G @ zP - (B[:, P].T @ y - 0.3 * s[P])
+            assert np.abs(res).max() <= 1e-12 * np.abs(G).max() * np.abs(zP).max()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_active_set_batches_are_exact(seed):
+    """The active-set inner solve, INSERT_BATCH violators per gradient, on near-copies from cold and from
+    a poor warm start: every KKT condition to 1e-9 relative."""
+    from symcli.lasso.solvers import active_set_lasso
+
+    B, y = _near_copies(seed, k=200)
+    g = np.random.default_rng(seed)
+    for beta in (0.05, 0.5, 2.0):
+        cold, _ = active_set_lasso(B, y, beta, np.zeros(B.shape[1]))
+        warm, _ = active_set_lasso(B, y, beta, np.where(g.random(B.shape[1]) < 0.1, g.standard_normal(B.shape[1]), 0))
+        for z in (cold, warm):
+            c = B.T @ (y - B @ z)
+            nz = z != 0
+            assert np.abs(c).max() <= beta * (1 + 1e-9)
+            assert np.allclose(c[nz], beta * np.sign(z[nz]), rtol=1e-9, atol=0)
+
+        def obj(z, beta=beta):
+            return 0.5 * np.sum((y - B @ z) ** 2) + beta * np.abs(z).sum()
+
+        assert rel_diff(obj(warm), obj(cold)) < 1e-12
 
 
 # ---------------------------------------------------------------------------------------------- torch

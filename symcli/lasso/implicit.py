@@ -34,6 +34,12 @@ from symcli.lasso.pricing import (
 )
 from symcli.numerics import DEDUPE_RESOLUTION, OFFSET_EPS
 
+
+def _order_dtype(N: int) -> np.dtype:
+    """Smallest integer type holding positions 0..N-1 (the cached sort orders)."""
+    return np.dtype(np.uint16 if N <= 1 << 16 else np.int32)
+
+
 # ----------------------------------------------------------------------------------- implicit dictionary
 
 
@@ -80,6 +86,7 @@ class ImplicitDictionary:
             self.sys_start = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
             self.per_dir = int(self.sys_start[-1])
             self.n_columns = len(self.dir_idx) * self.per_dir
+        self._orders: np.ndarray | None = None  # sort orders of the `paper` rows, see cache_orders
 
     # ---------------------------------------------------------------------------------------- memory
 
@@ -96,6 +103,30 @@ class ImplicitDictionary:
         n_dir, d = self.directions.W.shape
         N = self.N
         return 8 * self.X.size + 8 * n_dir * (2 * d + 3) + 8 * 19 * N * N + 24 * N * pool_size(N, memory)
+
+    def order_bytes(self) -> int:
+        """Bytes of the sort orders of every `paper` row at depth >= 3 (cache_orders); 0 where rows are not
+        sorted."""
+        if self.pin_rule != "paper" or self.depth < 3:
+            return 0
+        return self.n_pairs * self.per_pair * _order_dtype(self.N).itemsize
+
+    @property
+    def cached_orders(self) -> bool:
+        """Whether the rows' sort orders are kept (cache_orders)."""
+        return self._orders is not None
+
+    def cache_orders(self, memory: float) -> bool:
+        """Keep the sort order of every `paper` row (residual-independent: one argsort per row, ever) when it
+        fits `memory` bytes (order_bytes); numpy pricing then gathers instead of sorting. Returns whether it
+        caches. The orders are filled by the next pricing passes, rows as they come."""
+        need = self.order_bytes()
+        if need == 0 or need > memory:
+            return False
+        if self._orders is None:
+            self._orders = np.empty((self.n_pairs, self.per_pair // self.N, self.N), _order_dtype(self.N))
+            self._sorted = np.zeros(self.n_pairs, bool)
+        return True
 
     def _threads(self, ops, memory: float) -> int:
         return max(1, min(ops.threads, int(memory // self.unit_bytes())))
@@ -129,56 +160,92 @@ class ImplicitDictionary:
         memory: float = STREAM_MEMORY,
         ops=None,
         per_row: bool = False,
+        pairs: np.ndarray | None = None,
+        pair_max: np.ndarray | None = None,
     ) -> Pricing:
         """|A_j^T r| over every column for r (N,) with sum 0: the max with its id, and the top k column ids
-        above threshold that are not in exclude (per_row, `paper` rule: only each row's best competes). The chunks in
-        flight hold at most about `memory` bytes."""
+        above threshold that are not in exclude (per_row, `paper` rule: only each row's best competes). The
+        chunks in flight hold at most about `memory` bytes. `paper` rule: pairs prices only the columns of
+        these pairs (sorted pair indices, see level_pairs) instead of every column; pair_max (n_pairs,), when
+        given, receives the max over each priced pair's columns."""
         ops = ops or NumpyOps()
         t0 = time.perf_counter()
         sel = Selector(k, threshold, exclude, per_row)
         rb = ops.asarray(np.asarray(r, dtype=np.float64))
         threads = self._threads(ops, memory)
-        tasks = self._paper_tasks(ops, rb, memory, threads) if self.pin_rule == "paper" else None
-        if tasks is None:
+        if self.pin_rule == "paper":
+            tasks = self._paper_tasks(ops, rb, memory, threads, pairs, pair_max)
+        else:
             tasks = self._all_tasks(ops, rb, memory, threads)
         run(tasks, sel, ops, threads)
         return sel.result(time.perf_counter() - t0)
 
-    def _paper_base(self, ops, p0: int, p1: int):
-        """Rows h (R, N) of pairs p0..p1 at level L-3 (depth 2: the columns themselves), backend arrays."""
-        pairs = np.arange(p0, p1)
+    def level_pairs(self, points: np.ndarray) -> np.ndarray:
+        """Sorted indices of the `paper` pairs whose points all lie in `points` (bool (N,)): a spanned
+        direction's spanning points, an unspanned direction's anchor. Their columns form the dictionary of
+        the data subset (for spanned directions), a coarse level of the streaming solver."""
+        span = self.directions.span
+        inside = np.where(span >= 0, points[np.maximum(span, 0)], True).all(axis=1)
+        pairs = np.arange(self.n_pairs)
+        dirs, anchors = self._pairs(pairs)
+        return pairs[inside[dirs] & points[anchors]]
+
+    def _paper_base(self, ops, pairs: np.ndarray):
+        """Rows h (R, N) of pairs (R,) at level L-3 (depth 2: the columns themselves), backend arrays."""
         dirs, anchors = self._pairs(pairs)
         udirs, inv = np.unique(dirs, return_inverse=True)
         T = ops.asarray(self._T(udirs))
-        Tp = T[ops.asarray(inv, integer=True)]
+        Tp = T[ops.asarray(inv, integer=True)]  # also makes the rows contiguous, for sorting and prefix sums
         H = abs(Tp - Tp[ops.asarray(np.arange(len(pairs)), integer=True), ops.asarray(anchors, integer=True)][:, None])
         for _ in range(self.depth - 3):  # depth 4: rows (pair, m2) = |H - H_m2|
             H = abs(H[:, None, :] - H[:, :, None]).reshape(-1, self.N)
         return H
 
-    def _paper_tasks(self, ops, r, memory: float, threads: int):
+    def _row_prices(self, ops, H, r, pairs: np.ndarray):
+        """sorted_prices of the rows H of pairs, sorting them or gathering by the cached orders (numpy only;
+        orders are kept from float64 rows: they sort the float32 rows too, rounding being monotone)."""
+        if self._orders is None or ops.name != "numpy":
+            return sorted_prices(ops, H, r)
+        if self._sorted[pairs].all():
+            contiguous = pairs[-1] - pairs[0] == len(pairs) - 1  # sorted and distinct: a slice, not a copy
+            orders = self._orders[pairs[0] : pairs[-1] + 1] if contiguous else self._orders[pairs]
+            return sorted_prices(ops, H, r, orders.reshape(H.shape))
+        g, order = sorted_prices(ops, H, r)
+        if ops.dtype == np.float64:
+            self._orders[pairs] = order.reshape(len(pairs), -1, self.N)
+            self._sorted[pairs] = True
+        return g, order
+
+    def _paper_tasks(self, ops, r, memory: float, threads: int, pairs: np.ndarray | None, pair_max: np.ndarray | None):
         N, L = self.N, self.depth
         if L == 2:
             step = self._units(ops, memory, threads, N, BYTES_PLANE)
         else:
             step = self._units(ops, memory, threads, N ** (L - 2), BYTES_SORTED)
+        rows = N ** max(L - 3, 0)  # rows per pair
 
-        def task(p0: int, p1: int):
-            H = self._paper_base(ops, p0, p1)
+        def task(pp: np.ndarray):
+            H = self._paper_base(ops, pp)
             if L == 2:
-                return abs(H @ r), lambda pos: p0 + pos
-            g, order = sorted_prices(ops, H, r)
-            row0 = p0 * N ** (L - 3)
+                g = abs(H @ r)
+                if pair_max is not None:
+                    pair_max[pp] = ops.numpy(g)
+                return g, lambda pos: pp[pos]
+            g, order = self._row_prices(ops, H, r, pp)
+            if pair_max is not None:
+                pair_max[pp] = ops.numpy(ops.row_max(g.reshape(len(pp), -1))[0])
 
             def id_of(pos):
                 row, col = np.divmod(pos, N)
                 m = ops.numpy(order[ops.asarray(row, integer=True), ops.asarray(col, integer=True)])
-                return (row0 + row) * N + m
+                return (pp[row // rows] * rows + row % rows) * N + m
 
             return g, id_of
 
-        for p0 in range(0, self.n_pairs, step):
-            yield lambda p0=p0: task(p0, min(p0 + step, self.n_pairs))
+        n = self.n_pairs if pairs is None else len(pairs)
+        for p0 in range(0, n, step):
+            p1 = min(p0 + step, n)
+            yield lambda p0=p0, p1=p1: task(np.arange(p0, p1) if pairs is None else pairs[p0:p1])
 
     def _all_tasks(self, ops, r, memory: float, threads: int):
         N = self.N

@@ -179,10 +179,15 @@ def run(tasks, sel: Selector, ops, threads: int) -> None:
             sel.merge(live.popleft().result())
 
 
-def sorted_prices(ops, H, r):
+def sorted_prices(ops, H, r, order=None):
     """|sum_n r_n |h_n - h_m|| for every row h of H (R, N) and every m, in each row's sorted order:
-    (values (R, N), order (R, N)); column m = order[., k] has value [., k]."""
-    Hs, order = ops.sort_rows(H)
+    (values (R, N), order (R, N)); column m = order[., k] has value [., k]. order: the rows' sort orders
+    when known (numpy; any integer type), gathered instead of sorted."""
+    if order is None:
+        Hs, order = ops.sort_rows(H)
+    else:
+        order = order.astype(np.intp)
+        Hs = np.take_along_axis(H, order, axis=1)
     del H
     rs = r[order]
     lam = ops.cumsum_rows(rs)

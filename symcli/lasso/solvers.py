@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import qr, qr_delete, qr_insert, solve_triangular
+from scipy.linalg import qr, qr_delete, solve_triangular
 
 from symcli.errors import UserError
 from symcli.numerics import BETA_MIN_FRACTION, KKT_TOL
@@ -53,6 +53,9 @@ MAX_ITERATIONS = 100_000
 #: fits, where the remaining KKT violations (~1e-9 relative) are noise and the active set only cycles.
 STALL_ROUNDS = 5
 STALL_RTOL = 1e-13
+#: The active-set method inserts up to INSERT_BATCH violators (the worst) per gradient: a gradient reads all
+#: of B, an insertion only updates the factorisation.
+INSERT_BATCH = 8
 
 
 @dataclass
@@ -119,39 +122,57 @@ def primal_dual(A: np.ndarray, y: np.ndarray, z: np.ndarray, beta: float) -> tup
 
 
 class _ActiveQR:
-    """QR of the active columns of M = [B; rho I_k] (B: (N, k)), kept up to date by column insertions and
-    deletions (scipy.linalg.qr_insert / qr_delete, economic), refactored every `refresh` updates.
+    """QR of the active columns of M = [B; rho I_k] (B: (N, k)), kept up to date by column insertions
+    (classical Gram-Schmidt, twice) and deletions (scipy.linalg.qr_delete), in place in a Fortran-ordered
+    buffer, refactored every `refresh` updates.
 
     M_P^T M_P = B_P^T B_P + rho^2 I, so the signed stationary point on P,
     argmin_z 1/2 ||y - B_P z||^2 + rho^2/2 ||z||^2 + beta s_P^T z, is z_P = R^-1 (Q_1^T y - beta R^-T s_P)
-    with Q_1 the first N rows of Q."""
+    with Q_1 the first N rows of Q. Only the rho rows of columns in P (or deleted since the last
+    refactoring, then zero) are held: Q is (N + |P| + refresh, |P|) (the spare rows zero), not N + k rows;
+    the rho row keeps every inserted column independent of the others, so R stays nonsingular."""
 
-    def __init__(self, B: np.ndarray, rho: float, refresh: int = 64):
+    def __init__(self, B: np.ndarray, rho: float, refresh: int = 256):
         self.B, self.rho, self.refresh = B, rho, refresh
-        self.P: list[int] = []
-        self.Q = np.zeros((B.shape[0] + B.shape[1], 0))
-        self.R = np.zeros((0, 0))
-        self.updates = 0
+        self.reset([])
 
-    def column(self, j: int) -> np.ndarray:
-        m = np.zeros(self.Q.shape[0])
-        m[: self.B.shape[0]] = self.B[:, j]
-        m[self.B.shape[0] + j] = self.rho
-        return m
+    @property
+    def Q(self) -> np.ndarray:
+        return self._Q[:, : len(self.P)]
 
     def reset(self, P) -> None:
         self.P = [int(j) for j in P]
         self.updates = 0
-        if not self.P:
-            self.Q, self.R = np.zeros((self.Q.shape[0], 0)), np.zeros((0, 0))
-            return
-        self.Q, self.R = qr(np.stack([self.column(j) for j in self.P], axis=1), mode="economic")
+        N, n = self.B.shape[0], len(self.P)
+        self.free = N + n  # the next spare (zero) row of Q: the next inserted column's rho row
+        self._Q = np.zeros((N + n + self.refresh, n + self.refresh), order="F")
+        self.R = np.zeros((n, n), order="F")
+        if n:
+            M = np.zeros((N + n, n))
+            M[:N] = self.B[:, self.P]
+            M[N + np.arange(n), np.arange(n)] = self.rho
+            self._Q[: N + n, :n], self.R[:] = qr(M, mode="economic")
 
     def insert(self, j: int) -> None:
         if not self.P or self.updates >= self.refresh:
             self.reset(self.P + [int(j)])
             return
-        self.Q, self.R = qr_insert(self.Q, self.R, self.column(j), len(self.P), which="col", check_finite=False)
+        Q, n = self.Q, len(self.P)
+        u = np.zeros(Q.shape[0])
+        u[: self.B.shape[0]] = self.B[:, j]
+        u[self.free] = self.rho
+        w = Q.T @ u
+        u -= Q @ w
+        w2 = Q.T @ u
+        u -= Q @ w2
+        norm = float(np.linalg.norm(u))
+        self._Q[:, n] = u / norm
+        R = np.zeros((n + 1, n + 1), order="F")
+        R[:n, :n] = self.R
+        R[:n, n] = w + w2
+        R[n, n] = norm
+        self.R = R
+        self.free += 1
         self.P.append(int(j))
         self.updates += 1
 
@@ -161,9 +182,12 @@ class _ActiveQR:
             self.reset(keep)
             return
         for pos in sorted((i for i, j in enumerate(self.P) if j in drop), reverse=True):
-            self.Q, self.R = qr_delete(self.Q, self.R, pos, 1, which="col", check_finite=False)
+            n = len(self.P)
+            Q, self.R = qr_delete(self.Q, self.R, pos, 1, which="col", overwrite_qr=True, check_finite=False)
+            if Q.ctypes.data != self._Q.ctypes.data:  # pragma: no cover - scipy updated a copy
+                self._Q[:, : n - 1] = Q
+            del self.P[pos]
             self.updates += 1
-        self.P = keep
 
     def stationary(self, y: np.ndarray, beta: float, s: np.ndarray) -> np.ndarray:
         """z_P (in the order of self.P) for signs s (indexed like B's columns)."""
@@ -176,16 +200,18 @@ def active_set_lasso(
 ) -> tuple[np.ndarray, int]:
     """Exact Lasso min 1/2 ||y - B z||^2 + beta ||z||_1 on centred B (N, k), y (N,), from z (k,).
 
-    Lawson-Hanson style: the active set P holds nonzeros with fixed signs s; each step solves the
-    stationarity system on P (a QR of [B_P; rho I] kept up to date by column updates), and steps back
-    to the first sign change when the solution crosses zero. Stops when every inactive column has
-    |B_j^T r| <= beta (1 + tol). Returns (z, iterations).
+    Lawson-Hanson style: the active set P holds nonzeros with fixed signs s; the worst violators (up to
+    INSERT_BATCH) enter P with the signs of their gradients, and each step solves the stationarity system
+    on P (a QR of [B_P; rho I] kept up to date by column updates) and steps back to the first sign change
+    when the solution crosses zero; an entering column that cannot move off zero with its sign leaves
+    (tabu until the next stationary point). Each step lowers the objective. Stops when every inactive
+    column has |B_j^T r| <= beta (1 + tol). Returns (z, iterations: stationarity solves).
     """
     with single_thread_blas():
         return _active_set(B, y, beta, z, tol, max_iter)
 
 
-def _active_set(B, y, beta, z, tol, max_iter):
+def _active_set(B, y, beta, z, tol, max_iter, batch=INSERT_BATCH):
     z = z.astype(float).copy()
     s = np.sign(z)
     rho = 1e-8 * max(float(np.linalg.norm(B, axis=0).max(initial=0.0)), 1e-300)
@@ -196,15 +222,18 @@ def _active_set(B, y, beta, z, tol, max_iter):
     need_inner = len(fac.P) > 0
     while it < max_iter:
         if not need_inner:
-            g = B.T @ (y - B @ z)
+            g = B.T @ (y - B[:, fac.P] @ z[fac.P])
             viol = np.abs(g) - beta * (1 + tol)
             viol[fac.P] = -np.inf
             viol[list(tabu)] = -np.inf
-            j = int(np.argmax(viol)) if len(viol) else 0
-            if len(viol) == 0 or viol[j] <= 0:
+            new = np.flatnonzero(viol > 0)
+            if len(new) == 0:
                 break
-            fac.insert(j)
-            s[j] = np.sign(g[j])
+            if len(new) > batch:
+                new = new[np.argpartition(-viol[new], batch - 1)[:batch]]
+            for j in new[np.argsort(-viol[new])]:
+                fac.insert(int(j))
+                s[j] = np.sign(g[j])
         need_inner = False
         while True:
             it += 1
@@ -216,12 +245,14 @@ def _active_set(B, y, beta, z, tol, max_iter):
                 tabu.clear()
                 break
             cur = s[P] * z[P]
-            alpha = np.min(cur[bad] / (cur[bad] - s[P][bad] * zP[bad]))
-            z[P] = z[P] + alpha * (zP - z[P])
-            drop = s[P] * z[P] <= 1e-15 * max(np.abs(z).max(initial=0.0), 1e-300)
-            if alpha <= 0:  # degenerate: the newest column cannot enter with its sign
-                tabu.add(int(P[-1]))
-                drop[-1] = True
+            stuck = bad & (cur <= 0)
+            if stuck.any():  # degenerate: new columns (at 0) that cannot enter with their signs
+                tabu.update(P[stuck].tolist())
+                drop = stuck
+            else:
+                alpha = np.min(cur[bad] / (cur[bad] - s[P][bad] * zP[bad]))
+                z[P] = z[P] + alpha * (zP - z[P])
+                drop = s[P] * z[P] <= 1e-15 * max(np.abs(z).max(initial=0.0), 1e-300)
             z[P[drop]] = 0.0
             s[P[drop]] = 0.0
             fac.delete(set(P[drop].tolist()))
