@@ -16,9 +16,10 @@ import argparse
 
 import numpy as np
 
-from symcli.fit import FitOptions, NetsOptions, fit
+from symcli.fit import FitOptions, fit
 from symcli.lasso.features import psi
 from symcli.nets import TrainConfig, predict, train_parallel
+from symcli.nets_compare import NetsOptions
 from symcli.nulls import kink_statistic, kink_tolerance
 from symcli.problem import Problem
 from symcli.symmetry import network_symmetry_of, symmetry_error

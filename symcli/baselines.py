@@ -178,3 +178,20 @@ def baselines(
     if E_train is not None and E_test is not None:
         out["probe_full_score"] = probe_score(E_train, y_train, E_test, y_test, task, seed)
     return out
+
+
+def accuracy(f: np.ndarray, y: np.ndarray) -> float:
+    """Accuracy of sign(f) (0 counted as +1) against +-1 targets y."""
+    return float(np.mean(np.where(f >= 0, 1.0, -1.0) == y))
+
+
+def held_out_scores(y: np.ndarray, f_test: np.ndarray) -> dict:
+    """Held-out scores of predictions f_test (n_test,) against y (n_test,): test_score (accuracy for +-1 targets,
+    else R^2), test_accuracy or test_spearman, and test_mse."""
+    task = "classification" if np.all(np.isin(y, (-1.0, 1.0))) else "regression"
+    out = {"test_score": score(f_test, y, task), "test_mse": float(np.mean((f_test - y) ** 2))}
+    if task == "classification":
+        out["test_accuracy"] = out["test_score"]
+    else:
+        out["test_spearman"] = spearman(f_test, y)
+    return out

@@ -194,9 +194,10 @@ def fit(
     """Fit the reflection Lasso of a depth-L |.| network to a data file (--input) or to a dataset's
     embeddings (DATASET --dim d), certify it, and optionally train ordinary networks beside it (--nets)."""
     args = {k: v.value if isinstance(v, Enum) else v for k, v in locals().items()}  # the library takes strings
-    from symcli.fit import FitOptions, NetsOptions, first_nonfinite, parse_width
+    from symcli.fit import FitOptions, first_nonfinite
     from symcli.fit import fit as run_fit
     from symcli.nets import TrainConfig
+    from symcli.nets_compare import NetsOptions, parse_width
     from symcli.problem import load_problem
 
     try:

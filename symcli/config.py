@@ -167,7 +167,7 @@ class NetsConfig(_Strict):
     @field_validator("width", mode="before")
     @classmethod
     def _width(cls, v):
-        from symcli.fit import parse_width
+        from symcli.nets_compare import parse_width
 
         try:
             values = v if isinstance(v, list) else [v]
@@ -258,10 +258,10 @@ class RunConfig(_Strict):
         )
 
     def nets_options(self, activation: str = "abs", width: str | None = None):
-        """The symcli.fit.NetsOptions of a cell (networks trained beside the Lasso): its activation and width
+        """The symcli.nets_compare.NetsOptions of a cell (networks trained beside the Lasso): its activation and width
         (units, a multiple of nnz such as 4x, or None for the default) from the nets.activation and nets.width axes."""
-        from symcli.fit import NetsOptions, parse_width
         from symcli.nets import TrainConfig
+        from symcli.nets_compare import NetsOptions, parse_width
 
         n = self.nets
         units, multiple, _ = parse_width(width) if width is not None else (None, None, None)

@@ -12,14 +12,16 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from symcli.baselines import accuracy, held_out_scores
 from symcli.errors import UserError
-from symcli.evidence import lasso_statistics, nets_statistics
+from symcli.evidence import lasso_statistics
 from symcli.lasso.certificate import Certificate, certify, exact_certificate
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
 from symcli.lasso.directions import USER_DIRECTION_SETS, direction_set_bytes, with_fallback
 from symcli.lasso.features import FAMILIES, family_set_name, psi
 from symcli.lasso.solvers import SOLVERS, LassoResult, beta_max, check_beta, residual, solve
 from symcli.lasso.streaming import plan_streaming
+from symcli.nets_compare import NetsOptions, check_training_memory, compare_nets
 from symcli.numerics import BETA_MIN_FRACTION, CERTIFICATE_TOL, REFINE_TOL, SEED_MAX, SUPPORT_TOL
 from symcli.problem import Problem
 from symcli.sizes import human_bytes
@@ -28,7 +30,6 @@ from symcli.symmetry import held_out_points, lasso_function, lasso_symmetry
 DEPTHS = (2, 3, 4)
 NORMS = ("l2", "l1")
 GUARANTEES = ("exact", "certified", "upper-bound")
-SHUFFLE_STREAM = 1  # second word of the seed of the label permutation of shuffled-label nets: [seed, 1]
 
 
 @dataclass
@@ -198,166 +199,6 @@ def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts
     return res, cert, rounds
 
 
-@dataclass
-class NetsOptions:
-    """Non-convex training beside the Lasso: `count` seeds of the parallel network with `activation` (abs,
-    relu or srelu; symcli.lasso.network) and width cfg.width, else width_multiple x the Lasso's nnz, else
-    max(2 nnz, 20); with `shuffled` as many on label-shuffled targets, and, with `baseline`, the weight-decay
-    MLP (activation baseline_activation) for the same seeds.
-    cfg is a symcli.nets.TrainConfig (imported lazily: torch)."""
-
-    count: int = 0
-    cfg: object = None
-    baseline: bool = False
-    baseline_activation: str = "relu"
-    shuffled: bool = False  # also train `count` nets on label-shuffled targets (a null for their symmetry)
-    activation: str = "abs"
-    width_multiple: float | None = None
-
-
-def parse_width(spec) -> tuple[int | None, float | None, str]:
-    """A width spec: units (40) or a multiple of the Lasso's nnz (4x). Returns (units, multiple, canonical
-    text); UserError for anything else."""
-    text = str(spec).strip().lower()
-    try:
-        if text.endswith("x"):
-            k = float(text[:-1])
-            if math.isfinite(k) and k > 0:
-                return None, k, f"{k:g}x"
-        elif int(text) >= 1 and str(int(text)) == text:
-            return int(text), None, text
-    except ValueError:
-        pass
-    raise UserError(f"--width {spec!r} is neither a number of units (e.g. 40) nor a multiple of the Lasso's nnz (4x)")
-
-
-def net_width(nets: NetsOptions, nnz: int) -> int:
-    """Units of the trained networks (see NetsOptions)."""
-    if nets.cfg is not None and nets.cfg.width:
-        return nets.cfg.width
-    if nets.width_multiple is not None:
-        return max(1, math.ceil(nets.width_multiple * nnz))
-    return max(2 * nnz, 20)
-
-
-def _accuracy(f: np.ndarray, y: np.ndarray) -> float:
-    return float(np.mean(np.where(f >= 0, 1.0, -1.0) == y))
-
-
-def _test_scores(problem: Problem, f_test: np.ndarray) -> dict:
-    """Held-out scores of predictions f_test (n_test,): test_score (accuracy for +-1 targets, else R^2),
-    test_accuracy or test_spearman, and test_mse."""
-    from symcli.baselines import score, spearman
-
-    y = problem.y_test
-    task = "classification" if np.all(np.isin(y, (-1.0, 1.0))) else "regression"
-    out = {"test_score": score(f_test, y, task), "test_mse": float(np.mean((f_test - y) ** 2))}
-    if task == "classification":
-        out["test_accuracy"] = out["test_score"]
-    else:
-        out["test_spearman"] = spearman(f_test, y)
-    return out
-
-
-def _run_record(
-    problem: Problem, model, objective: float, lasso_objective: float, seed: int, seconds: float, epochs: int
-) -> dict:
-    from symcli.nets import predict
-
-    rec = {
-        "seed": seed,
-        "objective": objective,
-        "ratio_to_lasso": objective / lasso_objective,
-        "time_s": seconds,
-        "epochs": epochs,
-    }
-    if problem.is_classification:
-        rec["train_accuracy"] = _accuracy(predict(model, problem.X), problem.y)
-    if problem.X_test is not None:
-        rec.update(_test_scores(problem, predict(model, problem.X_test)))
-    return rec
-
-
-def check_training_memory(shape: tuple[int, int], opts: FitOptions, nets: NetsOptions, width: int) -> None:
-    """UserError when training nets of this width on data of this shape (N, d) would exceed --max-memory."""
-    from symcli.nets import training_bytes
-
-    need = training_bytes(*shape, opts.depth, width, nets.baseline, activation=nets.activation)
-    if need > opts.max_memory:
-        raise UserError(
-            f"training networks of width {width:,} on {shape[0]} points needs about {human_bytes(need)}, over "
-            f"--max-memory {human_bytes(opts.max_memory)}; lower --width or raise --max-memory"
-        )
-
-
-def compare_nets(problem: Problem, out: dict, opts: FitOptions, nets: NetsOptions) -> None:
-    """Train nets.count parallel networks (and baselines) from random starts; add `nets`, `baseline`,
-    `contradictions` and `symmetry.nets` to out. A |.| network (activation abs) below the Lasso optimum by more
-    than 1e-6 (relative) when the guarantee is exact or certified contradicts the theory: it is recorded and
-    warned about, never hidden. relu and srelu nets have no such bound (their ratio to the |.| optimum is the
-    measurement)."""
-    from symcli.nets import TrainConfig, train_baseline, train_parallel
-    from symcli.symmetry import network_symmetry_of
-
-    cfg = nets.cfg or TrainConfig()
-    cfg.validate()
-    if nets.count < 0:
-        raise UserError(f"--nets must be 0 or more, got {nets.count}")
-    width = net_width(nets, out["nnz"])
-    X, y, lasso = problem.X, problem.y, out["objective"]
-    check_training_memory(X.shape, opts, nets, width)
-
-    def train(y_fit: np.ndarray, seed: int):
-        return train_parallel(X, y_fit, opts.beta, opts.depth, width, opts.norm, cfg, seed, activation=nets.activation)
-
-    def finite(res, what: str, seed: int) -> None:
-        if not math.isfinite(res.objective):
-            raise UserError(
-                f"training the {what} (seed {seed}, --optimizer {cfg.optimizer}, --lr {cfg.lr:g}) diverged to "
-                f"P = {res.objective}; lower --lr (or rescale the data)"
-            )
-
-    out["nets"], out["contradictions"], net_sym = [], [], []
-    for k in range(nets.count):
-        seed = opts.seed + k
-        res = train(y, seed)
-        finite(res, f"{nets.activation} parallel network", seed)
-        rec = _run_record(problem, res.model, res.objective, lasso, seed, res.seconds, res.epochs)
-        rec.update(width=width, activation=nets.activation)
-        out["nets"].append(rec)
-        net_sym.append(network_symmetry_of(res.model, X))
-        bound = nets.activation == "abs" and out["guarantee"] in ("exact", "certified")
-        if bound and res.objective < lasso * (1 - 1e-6):
-            out["contradictions"].append(rec)
-            print(
-                f"warning: trained network (seed {seed}) reached P = {res.objective:.10g} below the "
-                f"{out['guarantee']} Lasso optimum {lasso:.10g}: this contradicts the theory",
-                file=sys.stderr,
-            )
-    out["symmetry"]["nets"] = [
-        {k: v for k, v in s.items() if k != "units"} | {"units": len(s["units"])} for s in net_sym
-    ]
-    out["nulls"].update(nets_statistics(net_sym, X, opts.depth, opts.seed))
-    if nets.shuffled and nets.count:  # the same training on label-shuffled targets: symmetry without signal
-        shuffled = []
-        for k in range(nets.count):
-            seed = opts.seed + k
-            y_perm = np.random.default_rng([seed, SHUFFLE_STREAM]).permutation(y)
-            res = train(y_perm, seed)
-            finite(res, f"{nets.activation} parallel network on shuffled labels", seed)
-            shuffled.append(network_symmetry_of(res.model, X))
-        out["nulls_shuffled"] = nets_statistics(shuffled, X, opts.depth, opts.seed)
-    if nets.baseline:
-        out["baseline"] = []
-        for k in range(nets.count or 1):
-            seed = opts.seed + k
-            res = train_baseline(X, y, opts.beta, opts.depth, width, cfg, seed, nets.baseline_activation)
-            finite(res, f"{nets.baseline_activation} MLP", seed)
-            rec = _run_record(problem, res.model, res.objective, lasso, seed, res.seconds, res.epochs)
-            rec["objective_kind"] = f"{nets.baseline_activation} MLP, weight decay (beta/2) sum w^2"
-            out["baseline"].append(rec)
-
-
 def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, texts: list[str] | None = None) -> dict:
     """Fit the reflection Lasso to problem and report it (the keys of `symcli fit --json`); with nets,
     train non-convex networks beside it. texts (one per training point) label the mirrors' pins."""
@@ -469,10 +310,10 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         out["objective_before_refine"] = base_objective
         out["n_columns_before_refine"] = base_columns
     if problem.is_classification:
-        out["train_accuracy"] = _accuracy(predict(net, X), y)
+        out["train_accuracy"] = accuracy(predict(net, X), y)
     if problem.X_test is not None:
         f_test = predict(net, problem.X_test)
-        out.update(_test_scores(problem, f_test))
+        out.update(held_out_scores(problem.y_test, f_test))
     feats = D.records(support, res.z)
     out["features"] = feats
     out["family_counts"] = {f: sum(r["family"] == f for r in feats) for f in FAMILIES}

@@ -16,11 +16,12 @@ from symcli.cli import app
 from symcli.config import load_config
 from symcli.errors import UserError
 from symcli.findings import CLAIM_PINNING, CLAIM_SCORE, findings
-from symcli.fit import FitOptions, NetsOptions, fit, parse_width
+from symcli.fit import FitOptions, fit
 from symcli.lasso.dictionary import build_dictionary
 from symcli.lasso.directions import with_fallback
 from symcli.lasso.features import FAMILIES, FAMILY_SETS, parse_families
 from symcli.lasso.solvers import solve
+from symcli.nets_compare import NetsOptions, parse_width
 from symcli.problem import Problem
 
 #: Objectives of a subset dictionary against the full one: at or above it up to the solvers' relative gap.

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from symcli.evidence import flatten
-from symcli.fit import FitOptions, NetsOptions, fit
+from symcli.fit import FitOptions, fit
 from symcli.nets import TrainConfig
+from symcli.nets_compare import NetsOptions
 from symcli.problem import Problem
 
 
