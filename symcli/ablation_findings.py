@@ -40,7 +40,10 @@ def is_reference(row: dict) -> bool:
 
 def lasso_rows(rows: Iterable[dict]) -> list[dict]:
     """One row per Lasso fit (cells differing only in the networks' activation or width fit the same Lasso)."""
-    return list({tuple(r.get(k) for k in FIT_KEYS): r for r in reversed(list(rows))}.values())[::-1]
+    first: dict[tuple, dict] = {}
+    for r in rows:
+        first.setdefault(tuple(r.get(k) for k in FIT_KEYS), r)
+    return list(first.values())
 
 
 def _paired(rows: list[dict], column: str, condition, reference, key=FIT_KEYS[:-1]) -> list[tuple[float, float]]:
