@@ -15,7 +15,7 @@ import numpy as np
 from symcli.baselines import accuracy, held_out_scores
 from symcli.errors import UserError
 from symcli.evidence import lasso_statistics
-from symcli.lasso.certificate import Certificate, certify, exact_certificate
+from symcli.lasso.certificate import Certificate, certify, exact_certificate, hot_violators
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
 from symcli.lasso.directions import USER_DIRECTION_SETS, direction_set_bytes, with_fallback
 from symcli.lasso.features import FAMILIES, family_set_name, psi
@@ -173,11 +173,13 @@ def continuous_beta_max(X: np.ndarray, y: np.ndarray, opts: FitOptions, W: np.nd
 
 def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts: FitOptions):
     """Column generation: add the violating candidates of the certificate, re-solve warm, repeat until the
-    certificate is below REFINE_TOL, or it stalls once below CERTIFICATE_TOL (rounding floor). Each round
-    prints one line on stderr (round, certificate, columns added)."""
-    rounds = 0
-    while cert.certificate > REFINE_TOL and rounds < opts.max_refine_rounds:
-        new = [c for c in cert.candidates if c.value > beta * (1 + REFINE_TOL)]
+    certificate is below REFINE_TOL, or it stalls once below CERTIFICATE_TOL (rounding floor). Between full
+    certificates, 2-D rounds first re-sweep only the last certificate's best tuples (hot_violators) and take
+    their violators; a full certificate runs when they have none, and always last, so the returned certificate
+    is the final point's. Each round prints one line on stderr (round, certificate or hot tuples, columns added)."""
+    rounds, threshold = 0, beta * (1 + REFINE_TOL)
+    new = [c for c in cert.candidates if c.value > threshold] if cert.certificate > REFINE_TOL else []
+    while new and rounds < opts.max_refine_rounds:
         previous = res.objective
         W = np.array([k.w for k in new])
         a = np.array([k.a for k in new])
@@ -187,15 +189,19 @@ def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts
         D.extend(W, np.full(W.shape, -1), a, c, pins, np.array([k.family for k in new]), A_new)
         res = solve(D.A, y, beta, opts.solver, z0=np.concatenate([res.z, np.zeros(len(new))]))
         lam, _ = residual(D.A, y, res.z)
-        cert = certify(X, lam, beta, D.depth, D.norm, D.directions.W, seed=opts.seed)
         rounds += 1
-        added = f"{len(new)} column{'s' * (len(new) != 1)} added"
-        print(
-            f"refine round {rounds}: certificate {cert.certificate:.3g}, {added} ({D.n_columns:,} in all)",
-            file=sys.stderr,
-        )
-        if cert.certificate <= CERTIFICATE_TOL and res.objective >= previous * (1 - 1e-14):
+        added = f"{len(new)} column{'s' * (len(new) != 1)} added ({D.n_columns:,} in all)"
+        new = hot_violators(X, lam, threshold, D.depth, D.norm, cert.hot) if cert.hot else []
+        if new and rounds < opts.max_refine_rounds:
+            print(f"refine round {rounds}: {len(new)} hot tuples still violate, {added}", file=sys.stderr)
+            continue
+        cert = certify(X, lam, beta, D.depth, D.norm, D.directions.W, seed=opts.seed)
+        print(f"refine round {rounds}: certificate {cert.certificate:.3g}, {added}", file=sys.stderr)
+        if cert.certificate <= REFINE_TOL or (
+            cert.certificate <= CERTIFICATE_TOL and res.objective >= previous * (1 - 1e-14)
+        ):
             break
+        new = [c for c in cert.candidates if c.value > threshold]
     return res, cert, rounds
 
 

@@ -15,6 +15,7 @@ from symcli.lasso.certificate import (
     certify,
     certify_2d,
     certify_sampled,
+    hot_violators,
     price,
 )
 from symcli.lasso.dictionary import build_dictionary
@@ -178,3 +179,26 @@ def test_one_dimensional_all_dictionary_is_exact():
         assert out["certificate"] <= 1e-6
     paper = fit(Problem(X, y), FitOptions(depth=3, beta=0.05, pins="paper", refine=True))
     assert paper["guarantee"] == "certified"
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+def test_hot_violators_are_genuine_and_the_refined_fit_certifies(depth):
+    """The hot re-sweep returns only features above the threshold, each with its exact dual value, never above
+    the full certificate's V; --refine, which uses it between full certificates, still ends certified with its
+    certificate computed at the final point."""
+    X, y = random_problem(7, 12, 2)
+    _, _, lam0 = _dual_point(X, y, depth, "l2")
+    cert = certify(X, lam0, 1.0, depth, "l2", np.zeros((0, 2)))
+    assert cert.hot and sum(len(p) for _, p in cert.hot) >= 10
+    lam = lam0 + 0.05 * np.random.default_rng(0).standard_normal(len(lam0)) * np.abs(lam0).max()
+    lam -= lam.mean()
+    full = certify(X, lam, 1.0, depth, "l2", np.zeros((0, 2)))
+    threshold = 0.5 * full.V
+    hot = hot_violators(X, lam, threshold, depth, "l2", cert.hot)
+    assert hot and all(c.value > threshold for c in hot)
+    for c in hot:
+        phi = psi(X @ c.w + c.a, c.c)
+        assert abs(phi @ lam) == pytest.approx(c.value, rel=1e-9)
+        assert c.value <= full.V * (1 + 1e-9)
+    out = fit(Problem(X, y), FitOptions(depth=depth, beta=0.05, beta_is_fraction=True, refine=True))
+    assert out["guarantee"] == "certified" and out["certificate_method"] == "angle-sweep"

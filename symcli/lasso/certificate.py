@@ -19,14 +19,14 @@ For a fixed direction the max over (a, c) is exact by vertex enumeration (featur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from symcli.lasso.features import PLANE, VertexSystem, data_scale, n_vertices_per_direction, psi, vertex_systems
 from symcli.lasso.geometry import normalize
 from symcli.lasso.sphere import n_sphere_entries, sphere_max
-from symcli.lasso.sweep import F1, F2, PLAIN, Found, n_entries, sweep_all, tuple_vectors
+from symcli.lasso.sweep import F1, F2, PLAIN, Found, n_entries, scaled, sweep, sweep_all, tuple_vectors
 from symcli.numerics import rng
 
 #: Entries (tuples x points) processed at once by price().
@@ -74,6 +74,7 @@ class Certificate:
     exact: bool
     method: str
     candidates: list[Candidate]
+    hot: list = field(default_factory=list)  # 2-D: [(TupleFamily, pins (k, n_pins))], its best tuples
 
 
 def canonical_offsets(c: np.ndarray) -> np.ndarray:
@@ -176,11 +177,23 @@ def _sweep_candidate(X: np.ndarray, lam: np.ndarray, depth: int, f: Found) -> Ca
 
 def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, top: int = 10) -> Certificate:
     """Exact certificate for d = 2 by the angle sweep of sweep.py. Candidates: up to `top` distinct features,
-    the maxima of the best tuple functions (values recomputed from the features), the best first and then at
-    most one per angle bin of width pi / (2 top), so that --refine adds columns across the circle."""
+    the maxima of the best tuple functions (_distinct_candidates). `hot`: the 10 top best tuples, which
+    hot_violators re-sweeps alone between full certificates (--refine)."""
     found = sweep_all(X, lam, depth, norm, 10 * top)  # several tuples pin the same feature, most at one angle
+    cands = _distinct_candidates(X, lam, depth, found, top)
+    hot: dict = {}
+    for f in found:
+        hot.setdefault(f.family, []).append(f.pins)
+    V = cands[0].value
+    return Certificate(V, V / beta - 1.0, True, "angle-sweep", cands, [(k, np.array(v)) for k, v in hot.items()])
+
+
+def _distinct_candidates(X: np.ndarray, lam: np.ndarray, depth: int, found: list[Found], top: int) -> list[Candidate]:
+    """Up to `top` distinct features of tuple maxima `found` (best first; values recomputed from the features,
+    and a RuntimeError if one differs from its sweep's value): the best, then at most one per angle bin of width
+    pi / (2 top), so that --refine adds columns across the circle. Sorted by value, best first."""
     scale = data_scale(X)
-    slack = 1e-9 * (found[0].value + np.abs(lam).sum() * scale)
+    slack = 1e-9 * (found[0].value + np.abs(lam).sum() * scale) if found else 0.0
     cands, seen, bins = [], set(), set()
     for f in found:
         c = _sweep_candidate(X, lam, depth, f)
@@ -194,9 +207,24 @@ def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: st
             cands.append(c)
             if len(cands) == top:
                 break
-    cands.sort(key=lambda c: -c.value)
-    V = cands[0].value
-    return Certificate(V, V / beta - 1.0, True, "angle-sweep", cands)
+    return sorted(cands, key=lambda c: -c.value)
+
+
+def hot_violators(
+    X: np.ndarray, lam: np.ndarray, threshold: float, depth: int, norm: str, hot: list, top: int = CANDIDATES_2D
+) -> list[Candidate]:
+    """Distinct features with |lambda^T phi| > threshold among the maxima of the `hot` tuples of an earlier 2-D
+    certificate, re-swept exactly at the new lam: a cheap search for violators, never a proof (an empty list
+    says nothing about the other tuples; only certify does)."""
+    Xs, ls, unit = scaled(X, lam)
+    found = []
+    for fam, pins in hot:
+        val, w = sweep(Xs, ls, fam, pins, norm)
+        for i in np.flatnonzero(val * unit > threshold):
+            wi = w[i] / (np.abs(w[i]).sum() if norm == "l1" else np.linalg.norm(w[i]))
+            found.append(Found(float(val[i]) * unit, wi, fam, pins[i]))
+    found.sort(key=lambda f: -f.value)
+    return [c for c in _distinct_candidates(X, lam, depth, found, top) if c.value > threshold]
 
 
 def certify_3d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, top: int = 10) -> Certificate:
