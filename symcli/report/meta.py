@@ -150,10 +150,11 @@ def header(root: Path, cells: list[Cell]) -> list[tuple[str, str]]:
         )
     if n and n.get("count"):
         base = "; ReLU MLP with weight decay beside them" if n.get("baseline") else ""
-        acts = n.get("activation") or ["abs"]
-        widths = [w for w in (n.get("width") or [None]) if w is not None]
+        acts, widths = (v if isinstance(v, list) else [v] for v in (n.get("activation") or "abs", n.get("width")))
+        widths = [w for w in widths if w is not None]  # runs before the width axis hold one width or null
         act = "|.|" if acts == ["abs"] else "activation " + ", ".join(acts) + " (one cell each)"
-        width = f"; width {', '.join(map(str, widths))} (one cell each; Nx: N times the Lasso's nnz)" if widths else ""
+        axis = " (one cell each; Nx: N times the Lasso's nnz)" if len(widths) > 1 else ""
+        width = f"; width {', '.join(map(str, widths))}{axis}" if widths else ""
         out.append(
             (
                 "nets",
