@@ -20,7 +20,7 @@ from collections.abc import Iterable
 
 from symcli.ablation_findings import ablation_findings, is_reference, lasso_rows
 from symcli.nulls import seed_interval
-from symcli.verdicts import ALPHA, VERDICTS, Finding, fmt, num, paired_p, tested_finding, verdict
+from symcli.verdicts import ALPHA, VERDICTS, Finding, fmt, num, paired_finding, tested_finding, verdict
 
 RATIO_TOL = 1e-6
 __all__ = ["ALPHA", "VERDICTS", "Finding", "findings", "tested_finding", "verdict"]
@@ -32,6 +32,7 @@ CLAIM_OFFSETS = "3b deeper offsets at pinned values"
 CLAIM_KINKS = "3c 1-D kinks at data points or reflections"
 CLAIM_EMBEDDINGS = "4 mirror symmetry on language-model embeddings"
 CLAIM_SCORE = "held-out score above the majority baseline"
+PROBES = ("probe_score", "probe_full_score")
 
 #: (claim, statistic column, predicted side of the null, the test's name), each per dataset and depth
 TESTED = (
@@ -87,26 +88,12 @@ def score_finding(dataset: str, rows: list[dict]) -> Finding | None:
     """The Lasso's held-out score against the majority baseline (paired over cells; one-sided t-test)."""
     pairs = [(num(r.get("test_score")), num(r.get("majority_score"))) for r in rows]
     pairs = [(s, m) for s, m in pairs if s is not None and m is not None]
-    if not pairs:
-        return None
-    obs, nul = seed_interval([s for s, _ in pairs]), seed_interval([m for _, m in pairs])
-    p = paired_p([s - m for s, m in pairs], "greater")
-    probe = seed_interval([num(r.get("probe_score")) for r in rows if num(r.get("probe_score")) is not None])
-    full = seed_interval([num(r.get("probe_full_score")) for r in rows if num(r.get("probe_full_score")) is not None])
-    return Finding(
-        CLAIM_SCORE,
-        dataset,
-        None,
-        obs[0],
-        nul[0],
-        p,
-        verdict(obs[0], nul[0], p, "greater"),
-        (obs[1], obs[2]),
-        (nul[1], nul[2]),
-        len(pairs),
-        "one-sided paired t-test over cells of Lasso score - majority score",
-        evidence=f"linear probe (same features) {fmt(probe[0])}, linear probe (full embedding) {fmt(full[0])}",
-    )
+    test = "one-sided paired t-test over cells of Lasso score - majority score"
+    f = paired_finding(CLAIM_SCORE, dataset, None, pairs, "greater", test)
+    if f is not None:
+        probe, full = (seed_interval([v for r in rows if (v := num(r.get(k))) is not None])[0] for k in PROBES)
+        f.evidence = f"linear probe (same features) {fmt(probe)}, linear probe (full embedding) {fmt(full)}"
+    return f
 
 
 def _pinned_share(rows: list[dict]) -> str:

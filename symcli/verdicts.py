@@ -86,9 +86,15 @@ def tested_finding(claim: str, dataset: str, depth: int | None, rows: list[dict]
             reason = "nothing to measure in any cell (e.g. no trained unit's plane or nested kink cuts the data)"
             return Finding(claim, dataset, depth, None, None, None, "inconclusive", test=test, evidence=reason)
         return None
-    obs = seed_interval([num(r[stat]) for r in have])
-    nul = seed_interval([num(r[f"{stat}_null"]) for r in have])
+    observed, null = [num(r[stat]) for r in have], [num(r[f"{stat}_null"]) for r in have]
     p = combine_pvalues([num(r.get(f"{stat}_p")) for r in have])
+    test = f"{test}; one-sided within each cell, Fisher's method over {len(have)} cells"
+    return _compared(claim, dataset, depth, observed, null, p, side, test)
+
+
+def _compared(claim, dataset, depth, observed: list[float], null: list[float], p: float | None, side: str, test: str):
+    """The Finding of observed against null values over cells: their means with 95% intervals, p and the verdict."""
+    obs, nul = seed_interval(observed), seed_interval(null)
     return Finding(
         claim,
         dataset,
@@ -99,8 +105,8 @@ def tested_finding(claim: str, dataset: str, depth: int | None, rows: list[dict]
         verdict(obs[0], nul[0], p, side),
         (obs[1], obs[2]),
         (nul[1], nul[2]),
-        len(have),
-        f"{test}; one-sided within each cell, Fisher's method over {len(have)} cells",
+        len(observed),
+        test,
     )
 
 
@@ -122,18 +128,5 @@ def paired_finding(claim: str, dataset: str, depth: int | None, pairs: list[tupl
     p-value of observed - reference on `side`, and the verdict; None without pairs."""
     if not pairs:
         return None
-    obs, ref = seed_interval([a for a, _ in pairs]), seed_interval([b for _, b in pairs])
     p = paired_p([a - b for a, b in pairs], side)
-    return Finding(
-        claim,
-        dataset,
-        depth,
-        obs[0],
-        ref[0],
-        p,
-        verdict(obs[0], ref[0], p, side),
-        (obs[1], obs[2]),
-        (ref[1], ref[2]),
-        len(pairs),
-        test,
-    )
+    return _compared(claim, dataset, depth, [a for a, _ in pairs], [b for _, b in pairs], p, side, test)
