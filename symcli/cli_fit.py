@@ -224,7 +224,7 @@ def fit(
             families=_families(families),
         )
         opts.validate()
-        units, multiple, args["width"] = parse_width(width) if width is not None else (None, None, None)
+        units, multiple, args["width"] = parse_width(width)
         cfg = TrainConfig(
             optimizer=args["optimizer"],
             epochs=epochs,

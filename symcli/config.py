@@ -72,10 +72,7 @@ class GridConfig(_Strict):
     def _families(cls, v: list[str]) -> list[str]:
         from symcli.lasso.features import family_set_name, parse_families
 
-        try:
-            return [family_set_name(parse_families(x)) for x in v]
-        except ValueError as e:
-            raise ValueError(str(e)) from None
+        return [family_set_name(parse_families(x)) for x in v]  # its ValueError names the choices
 
     @field_validator("dataset")
     @classmethod
@@ -171,7 +168,7 @@ class NetsConfig(_Strict):
 
         try:
             values = v if isinstance(v, list) else [v]
-            return _distinct_axis([None if x is None else parse_width(x)[2] for x in values])
+            return _distinct_axis([parse_width(x)[2] for x in values])
         except UserError as e:
             raise ValueError(str(e)) from None
 
@@ -264,7 +261,7 @@ class RunConfig(_Strict):
         from symcli.nets_compare import NetsOptions, parse_width
 
         n = self.nets
-        units, multiple, _ = parse_width(width) if width is not None else (None, None, None)
+        units, multiple, _ = parse_width(width)
         cfg = TrainConfig(
             optimizer=n.optimizer, epochs=n.epochs, lr=n.lr, width=units, restarts=n.restarts, device=n.device
         )

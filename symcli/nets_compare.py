@@ -37,9 +37,11 @@ class NetsOptions:
     width_multiple: float | None = None
 
 
-def parse_width(spec) -> tuple[int | None, float | None, str]:
-    """A width spec: units (40) or a multiple of the Lasso's nnz (4x). Returns (units, multiple, canonical
-    text); UserError for anything else."""
+def parse_width(spec) -> tuple[int | None, float | None, str | None]:
+    """A width spec: units (40) or a multiple of the Lasso's nnz (4x), None for the default width. Returns
+    (units, multiple, canonical text), (None, None, None) for None; UserError for anything else."""
+    if spec is None:
+        return None, None, None
     text = str(spec).strip().lower()
     try:
         if text.endswith("x"):
