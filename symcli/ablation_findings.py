@@ -61,19 +61,16 @@ def _paired(rows: list[dict], column: str, condition, reference, key=FIT_KEYS[:-
 def family_findings(dataset: str, depth: int, rows: list[dict]) -> list[Finding]:
     """5a and 5b for each ablated family set of the dataset and depth (rows: its Lasso fits)."""
     out = []
+    tests = ((CLAIM_FAMILY_FIT, "objective", "less"), (CLAIM_FAMILY_SCORE, "test_score", "greater"))
     for fam in dict.fromkeys(r.get("families", "all") for r in rows):
         if fam == "all":
             continue
 
-        def full(r):
-            return r.get("families", "all") == "all"
-
         def ablated(r, fam=fam):
             return r.get("families") == fam
 
-        tests = ((CLAIM_FAMILY_FIT, "objective", "less"), (CLAIM_FAMILY_SCORE, "test_score", "greater"))
         for claim, column, side in tests:
-            pairs = [(b, a) for a, b in _paired(rows, column, ablated, full)]  # (full, ablated)
+            pairs = _paired(rows, column, is_reference, ablated)  # (full dictionary, ablated), per seed
             f = paired_finding(
                 f"{claim} (all vs {fam})",
                 dataset,
