@@ -310,13 +310,13 @@ def certify(
     if not beta > 0:
         raise ValueError(f"the certificate V / beta - 1 needs beta > 0, got {beta}")
     N, d = X.shape
-    per_direction = n_vertices_per_direction(depth, N) * N
-    if d == 1 and per_direction <= CERTIFICATE_BUDGET:
-        return certify_1d(X, lam, beta, depth, norm)
-    if d == 2 and n_entries(depth, N) <= SWEEP_BUDGET[depth]:
-        return certify_2d(X, lam, beta, depth, norm, top=CANDIDATES_2D)
-    if d == 3 and depth <= 3 and n_sphere_entries(depth, N) <= SPHERE_BUDGET:
+    if exact_certificate(N, d, depth):
+        if d == 1:
+            return certify_1d(X, lam, beta, depth, norm)
+        if d == 2:
+            return certify_2d(X, lam, beta, depth, norm, top=CANDIDATES_2D)
         return certify_3d(X, lam, beta, depth, norm, top=CANDIDATES_3D)
+    per_direction = n_vertices_per_direction(depth, N) * N
     n_dirs = int(CERTIFICATE_BUDGET // per_direction)
     if d == 1 or n_dirs < 50:
         nan = float("nan")
