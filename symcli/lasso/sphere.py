@@ -2,7 +2,7 @@
 
 A tuple function of sweep.py (depth <= 3: the PLAIN families plane, reflection, midpoint, no domain) is, in
 any d, F_t(w) = sum_j c_j |u_j . w| with u_j = x_n - q_K and c_j = s_K lambda_n (j = (K, n); kinks q_K are
-fixed combinations of the pins, sweep._anchors), and V = max over tuples t and ||w|| = 1 of |F_t(w)|.
+fixed combinations of the pins, sweep.kink_points), and V = max over tuples t and ||w|| = 1 of |F_t(w)|.
 
 In R^3, F_t is even, positively homogeneous and linear, G_c . w, on each cell c of the arrangement of the
 great circles {u_j . w = 0}. The max of |F_t| / ||w|| is attained
@@ -35,7 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from symcli.lasso.sweep import _anchors, families, family_tuples, n_tuples, scaled, sweep_threads
+from symcli.lasso.sweep import families, family_tuples, kink_points, n_kinks, n_tuples, scaled, sweep_threads
 
 #: A term is on a circle (parallel to its normal u) when its projection onto u^perp is below this times ||u_j||:
 #: rounding leaves ~1e-16; misjudging a term this close to parallel moves a value by <= OWN_TOL |c_j| ||u_j||.
@@ -49,14 +49,13 @@ CELL_CHUNK = 1 << 12
 def n_sphere_entries(depth: int, N: int) -> int:
     """Entries the 3-D certificate sweeps (tuples x circles x breakpoints, J = K N + 3): its cost, about
     13.5 N^4 at depth 3 and N^3 at depth 2."""
-    return sum(n_tuples(f, N) * (len(_anchors(f)[0]) * N + 3) ** 2 for f in families(depth))
+    return sum(n_tuples(f, N) * (n_kinks(f) * N + 3) ** 2 for f in families(depth))
 
 
 def tuple_terms(X: np.ndarray, lam: np.ndarray, fam, tup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """U (T, J, 3): u_j = x_n - q_K for each tuple (T, n_pins), then the 3 coordinate vectors; c (J,):
     s_K lambda_n, then 3 zeros (the same for every tuple of a family)."""
-    C, s = _anchors(fam)
-    Q = np.einsum("kp,tpd->tkd", C, X[tup])  # combined before multiplying: a kink on a point is that point
+    Q, s = kink_points(X, fam, tup)  # combined before multiplying: a kink on a point is that point
     T, K = Q.shape[:2]
     U = (X[None, None] - Q[:, :, None]).reshape(T, K * len(X), 3)
     U = np.concatenate([U, np.broadcast_to(np.eye(3), (T, 3, 3))], axis=1)
@@ -165,8 +164,8 @@ def _best(val: np.ndarray, direction):
 
 def evaluate(X: np.ndarray, lam: np.ndarray, fam, tup: np.ndarray, w: np.ndarray) -> np.ndarray:
     """F_t(w) = sum_K s_K sum_n lambda_n |(x_n - q_K) . w| for pin tuples tup (M, n_pins) and w (M, 3)."""
-    C, s = _anchors(fam)
-    qw = np.einsum("kp,mpd,md->mk", C, X[tup], w)
+    Q, s = kink_points(X, fam, tup)
+    qw = np.einsum("mkd,md->mk", Q, w)
     xw = w @ X.T
     return sum(s_k * (np.abs(xw - qw[:, k, None]) @ lam) for k, s_k in enumerate(s))
 
@@ -185,7 +184,7 @@ def sphere_max(X: np.ndarray, lam: np.ndarray, depth: int, norm: str, threads: i
     jobs = []
     for fam in families(depth):
         tups = family_tuples(fam, N)
-        step = max(1, SPHERE_ENTRIES // (len(_anchors(fam)[0]) * N + 3) ** 2)
+        step = max(1, SPHERE_ENTRIES // (n_kinks(fam) * N + 3) ** 2)
         jobs += [(fam, tups[t0 : t0 + step]) for t0 in range(0, len(tups), step)]
     best = [0.0]  # attained by some tuple: a valid floor for every later chunk
 

@@ -111,7 +111,7 @@ def n_tuples(fam: TupleFamily, N: int) -> int:
 def n_entries(depth: int, N: int) -> int:
     """Breakpoints the certificate sweeps (tuples x kink points x N): its cost, about 62 N^4 at depth 4 and
     4.5 N^3 at depth 3."""
-    return sum(n_tuples(f, N) * len(_anchors(f)[0]) * N for f in families(depth))
+    return sum(n_tuples(f, N) * n_kinks(f) * N for f in families(depth))
 
 
 def tuple_vectors(X: np.ndarray, fam: TupleFamily, tup: np.ndarray) -> np.ndarray:
@@ -133,6 +133,18 @@ def _anchors(fam: TupleFamily) -> tuple[np.ndarray, np.ndarray]:
     return np.stack([M + A, M - A, M]), np.array([1.0, 1.0, -1.0])
 
 
+def kink_points(X: np.ndarray, fam: TupleFamily, tup: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kink points q_K (T, K, d) of pin tuples tup (T, n_pins) of a family for data X (N, d), and their signs
+    s_K (K,) in the tuple function sum_K s_K sum_n lambda_n |(x_n - q_K) . w|."""
+    C, signs = _anchors(fam)
+    return np.einsum("kp,tpd->tkd", C, X[tup]), signs
+
+
+def n_kinks(fam: TupleFamily) -> int:
+    """K: the kink points of each tuple of a family."""
+    return len(_anchors(fam)[0])
+
+
 def _kappa(D: np.ndarray) -> np.ndarray:
     """kappa of the angle where w is normal to D (..., 2): -cot(theta) = D_y / D_x (theta = 0 for D_x = 0)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -144,8 +156,7 @@ def sweep(X: np.ndarray, lam: np.ndarray, fam: TupleFamily, tup: np.ndarray, nor
     """Exact max over theta in [0, pi) of |tuple function| for pin tuples tup (T, n_pins) of a family.
 
     Returns (value (T,), w (T, 2): a direction attaining it, unnormalised)."""
-    C, coef = _anchors(fam)
-    Q = np.einsum("kp,tpd->tkd", C, X[tup])
+    Q, coef = kink_points(X, fam, tup)
     V = tuple_vectors(X, fam, tup) if fam.kind != PLAIN else None
     T, K, _ = Q.shape
     KN = K * X.shape[0]
@@ -268,7 +279,7 @@ def sweep_all(X: np.ndarray, lam: np.ndarray, depth: int, norm: str, top: int = 
     jobs = []
     for fam in families(depth):
         tup = family_tuples(fam, N)
-        step = max(1, SWEEP_ENTRIES // (len(_anchors(fam)[0]) * N + 3))
+        step = max(1, SWEEP_ENTRIES // (n_kinks(fam) * N + 3))
         jobs += [(fam, tup[t0 : t0 + step]) for t0 in range(0, len(tup), step)]
 
     def run(job):
