@@ -1,7 +1,7 @@
 """The exact 2-D and 3-D certificates against the solve, and --refine ending certified (issue 13, goals 1 and 2).
 
     python benchmarks/certificate.py [--budget 120] [--sizes 30,60,100,200,400] [--refine-seeds 2]
-                                     [--sizes-3d 10,20,40] [--skip-2d]
+                                     [--refine-sizes 2:30,3:30,...] [--sizes-3d 10,20,40] [--skip-2d]
 
 For each depth 2, 3, 4 and N (d = 2, seeded +-1 labels, beta = 0.05 beta_max, `l2`, spanned directions and
 paper pins; the streaming solver where the dictionary is too big): one `fit`, its solve seconds and, in the
@@ -9,11 +9,11 @@ same run, the seconds of its exact certificate (the angle sweep, symcli/lasso/sw
 size is skipped, with the reason, when its sweep is over SWEEP_BUDGET (no exact certificate) or its estimated
 seconds (breakpoints x the rate measured first) are over --budget. The fit's second certificate, the
 continuous beta_max at lambda = y - mean(y), is not run here (it costs as much again). Then --refine fits at
-N = 30 (depths 2, 3, 4) and N = 60 (depths 2, 3): the share ending `certified`. Then d = 3 (seeded +-1 labels,
-beta = 0.05 beta_max, `l2`): for depths 2, 3 and each of --sizes-3d, one fit with its solve and exact certificate
-seconds (the great-circle sweeps, symcli/lasso/sphere.py; sizes over SPHERE_BUDGET are skipped), and one --refine
-fit: whether it ends `certified`, its rounds, its certificates' seconds and its own. The machine and its load are
-printed first and last.
+N = 30, 60 and 100 (depths 2, 3, 4; --refine-sizes, depth:N): the share ending `certified`. Then d = 3 (seeded
++-1 labels, beta = 0.05 beta_max, `l2`): for depths 2, 3 and each of --sizes-3d, one fit with its solve and
+exact certificate seconds (the great-circle sweeps, symcli/lasso/sphere.py; sizes over SPHERE_BUDGET are
+skipped), and one --refine fit: whether it ends `certified`, its rounds, its certificates' seconds and its own.
+The machine and its load are printed first and last.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ def rate() -> float:
     """Seconds per swept breakpoint on this machine now (depth 4, N = 20: 1e7 breakpoints)."""
     g = np.random.default_rng(0)
     X, lam = g.standard_normal((20, 2)), g.standard_normal(20)
+    sweep_all(X, lam - lam.mean(), 4, "l2")  # compiles the sweep (sweep_kernel.py) unless cached
     t = time.perf_counter()
     sweep_all(X, lam - lam.mean(), 4, "l2")
     return (time.perf_counter() - t) / n_entries(4, 20)
@@ -80,9 +81,8 @@ def two_d(args) -> None:
         for N in (int(n) for n in args.sizes.split(",")):
             entries = n_entries(depth, N)
             head = f"{depth:>5} {N:>4}"
-            if entries > SWEEP_BUDGET[depth]:
-                budget = SWEEP_BUDGET[depth]
-                print(f"{head}  skipped: {entries:.2e} breakpoints, over SWEEP_BUDGET {budget:.2g} (not exact)")
+            if entries > SWEEP_BUDGET:
+                print(f"{head}  skipped: {entries:.2e} breakpoints, over SWEEP_BUDGET {SWEEP_BUDGET:.2g} (not exact)")
                 continue
             if entries * spb > args.budget:
                 print(f"{head}  skipped: estimated {entries * spb:.0f} s ({entries:.2e} breakpoints), over --budget")
@@ -95,7 +95,7 @@ def two_d(args) -> None:
             )
     print("\n--refine: fits ending certified")
     print(f"{'depth':>5} {'N':>4} {'certified':>10} {'rounds':>14} {'certificates s':>15} {'fit s':>8}")
-    for depth, N in ((2, 30), (3, 30), (4, 30), (2, 60), (3, 60)):
+    for depth, N in (map(int, row.split(":")) for row in args.refine_sizes.split(",")):
         done, rounds, cert_s, fit_s = 0, [], 0.0, 0.0
         for seed in range(args.refine_seeds):
             out, calls, total = timed_fit(problem(N, 100 + seed), depth, refine=True)
@@ -141,6 +141,7 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=120.0, help="seconds one certificate may be estimated to take")
     ap.add_argument("--sizes", default="30,60,100,200,400")
     ap.add_argument("--refine-seeds", type=int, default=2)
+    ap.add_argument("--refine-sizes", default="2:30,3:30,4:30,2:60,3:60,4:60,2:100,3:100,4:100", help="depth:N rows")
     ap.add_argument("--sizes-3d", default="10,20,40")
     ap.add_argument("--skip-2d", action="store_true", help="only the d = 3 rows")
     args = ap.parse_args()

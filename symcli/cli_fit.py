@@ -136,7 +136,7 @@ def fit(
         typer.Option(
             "--refine/--no-refine",
             help="Column generation until the certificate proves optimality; default: on wherever the certificate "
-            "is exact (d = 1; d = 2 up to N = 400, depth 4 up to N = 39; d = 3 at depths 2-3 up to N = 41).",
+            "is exact (d = 1; d = 2 up to N = 1,130, depth 4 up to N = 101; d = 3 at depths 2-3 up to N = 41).",
             rich_help_panel=SOLVER,
         ),
     ] = None,

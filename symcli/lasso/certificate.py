@@ -33,11 +33,11 @@ from symcli.numerics import rng
 SWEEP_CHUNK = 2_000_000
 #: Entries (vertices x points x directions) one sampled or 1-D certificate may price, about 10 s here.
 CERTIFICATE_BUDGET = 5e8
-#: Breakpoints (sweep.n_entries) the exact 2-D sweep may take per certificate, by depth: depths 2 and 3 up to
-#: N = 400 (depth 3, N = 200: 3.6e7, about 1 s on 2 cores; N = 400: 2.9e8, 9.3 s), depth 4 up to N = 39 (N = 30:
-#: 4.9e7, 2-4 s; --refine takes 10-15 of them, so a larger depth-4 budget would make --refine cost minutes).
-#: Beyond it the fit ends `upper-bound` (measured: N = 100 at depth 4, 6.2e9, takes 220-370 s per certificate).
-SWEEP_BUDGET = {2: 3e8, 3: 3e8, 4: 1.5e8}
+#: Breakpoints (sweep.n_entries) the exact 2-D sweep may take per certificate, about 9 ns each on 2 cores here
+#: (sweep_kernel.py): depth 4 up to N = 101 (N = 30: 4.9e7, 0.5 s; N = 60: 8.0e8, 7.3 s; N = 100: 6.2e9, 55 s),
+#: depth 3 up to N = 1,130 (N = 400: 2.9e8, about 3 s), depth 2 at any N the solver takes. Beyond it the fit
+#: ends `upper-bound`.
+SWEEP_BUDGET = 6.5e9
 #: Entries (sphere.n_sphere_entries: tuples x circles x breakpoints) the exact 3-D certificate may sweep: depth 3
 #: up to N = 41, depth 2 up to N = 339. Measured here (2 shared cores), depth 3, N = 40 (3.5e7): 3.6-4.5 s `l2`,
 #: 1.1 s `l1` at a fit's residual, 6.7 s and 2.7 s at a Gaussian lambda (less pruning); N = 20 (2.3e6) 0.3-0.6 s;
@@ -47,6 +47,10 @@ SPHERE_BUDGET = 4e7
 #: Candidates an exact 2-D certificate returns for --refine (measured, N = 30, depth 4, the best ones: 10 took
 #: 20 rounds and 71 s, 30 took 16 rounds and 52 s, 100 took 14 rounds but 77 s; 30 spread over angles, 13).
 CANDIDATES_2D = 30
+#: Best tuples an exact 2-D certificate keeps for --refine's hot rounds (hot_violators), which re-sweep them alone
+#: (measured, N = 60, depth 4: 300 took 64 rounds and 11 full certificates, 84 s; 3,000 29 and 5, 45 s; 30,000
+#: 16 and 3, 32 s; a hot round of 30,000 tuples takes about 0.1 s there).
+HOT_2D = 30_000
 #: Candidates an exact 3-D certificate returns for --refine, the maximising directions of the best tuples (measured,
 #: N = 20, depth 3, 2 seeds: 10 took 26 and 15 rounds, 30 took 20 and 12 in the same time, 100 20 and 11 but longer).
 CANDIDATES_3D = 30
@@ -177,9 +181,9 @@ def _sweep_candidate(X: np.ndarray, lam: np.ndarray, depth: int, f: Found) -> Ca
 
 def certify_2d(X: np.ndarray, lam: np.ndarray, beta: float, depth: int, norm: str, top: int = 10) -> Certificate:
     """Exact certificate for d = 2 by the angle sweep of sweep.py. Candidates: up to `top` distinct features,
-    the maxima of the best tuple functions (_distinct_candidates). `hot`: the 10 top best tuples, which
+    the maxima of the best tuple functions (_distinct_candidates). `hot`: the HOT_2D best tuples, which
     hot_violators re-sweeps alone between full certificates (--refine)."""
-    found = sweep_all(X, lam, depth, norm, 10 * top)  # several tuples pin the same feature, most at one angle
+    found = sweep_all(X, lam, depth, norm, HOT_2D)  # several tuples pin the same feature, most at one angle
     cands = _distinct_candidates(X, lam, depth, found, top)
     hot: dict = {}
     for f in found:
@@ -294,7 +298,7 @@ def exact_certificate(N: int, d: int, depth: int) -> bool:
     if d == 1:
         return n_vertices_per_direction(depth, N) * N <= CERTIFICATE_BUDGET
     if d == 2:
-        return n_entries(depth, N) <= SWEEP_BUDGET[depth]
+        return n_entries(depth, N) <= SWEEP_BUDGET
     return d == 3 and depth <= 3 and n_sphere_entries(depth, N) <= SPHERE_BUDGET
 
 
@@ -303,7 +307,7 @@ def certify(
 ) -> Certificate:
     """The certificate of section 4 for data X (N, d) and dual point lam (N,); beta > 0.
 
-    d = 2 is exact within SWEEP_BUDGET breakpoints (sweep.n_entries: N <= 39 at depth 4, N <= 400 at depth 3),
+    d = 2 is exact within SWEEP_BUDGET breakpoints (sweep.n_entries: N <= 101 at depth 4, N <= 1,130 at depth 3),
     d = 3 at depth <= 3 within SPHERE_BUDGET entries (N <= 41 at depth 3, N <= 339 at depth 2); both fall back
     to the sampled bound beyond it; the certificate is skipped (V = nan, method 'skipped') when
     one pass of pricing would cost more than CERTIFICATE_BUDGET."""

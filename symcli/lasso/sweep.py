@@ -15,10 +15,11 @@ V = max over tuples and angles of |tuple function|: exact.
 
 Along w(theta) = (cos, sin), theta in [0, pi), the term lambda_n |(x_n - q) . w| flips sign once, at the
 normal of x_n - q. Sorting a tuple's K N breakpoints and taking prefix sums of their jumps gives its linear
-form G on every interval at once (as pricing sorts projections, pricing.py), so a tuple costs
-O(K N log(K N)) instead of O(K N^2): the value on an interval is G . w, largest at an end or, with `l2`, at
+form G on every interval at once (as pricing sorts projections, pricing.py), so a tuple costs O(K N) with a
+bucket sort instead of O(K N^2): the value on an interval is G . w, largest at an end or, with `l2`, at
 w = G / ||G|| (with `l1`, |G . w| / ||w||_1 is monotone between axes, so theta = pi/2 is one more end).
-Angles are carried as kappa = -cot(theta) (w proportional to (-kappa, 1)), a ratio, so no trigonometry.
+Angles are carried as kappa = -cot(theta) (w proportional to (-kappa, 1)), a ratio, so no trigonometry. The
+per-tuple loop is compiled (sweep_kernel.py).
 """
 
 from __future__ import annotations
@@ -31,15 +32,12 @@ from functools import cache
 import numpy as np
 
 from symcli.lasso.features import MIDPOINT, PLANE, REFLECTION
+from symcli.lasso.sweep_kernel import F1, F2, PLAIN, sweep_tuples
 
-#: Entries (tuples x breakpoints) swept at once per thread: about 120 bytes each.
+#: Entries (tuples x breakpoints) in one thread's job.
 SWEEP_ENTRIES = 1 << 20
-#: Threads sweeping chunks at once (numpy releases the GIL in sorting and prefix sums).
+#: Threads sweeping jobs at once (the compiled sweep releases the GIL).
 SWEEP_THREADS = 4
-#: Stand-in for kappa = -infinity (theta = 0): its square stays finite (data and lambda are scaled to 1).
-_KAPPA_FAR = 1e150
-
-PLAIN, F1, F2 = range(3)  # depth 2 or 3 (no domain), depth 4 with c_3 <= c_2, depth 4 with c_3 >= c_2
 
 
 @dataclass(frozen=True)
@@ -123,7 +121,7 @@ def tuple_vectors(X: np.ndarray, fam: TupleFamily, tup: np.ndarray) -> np.ndarra
 def _anchors(fam: TupleFamily) -> tuple[np.ndarray, np.ndarray]:
     """Kink points as combinations of the pins (K, n_pins), and their signs (K,). Combined before multiplying
     by the data, so a kink on a training point is that point exactly (no rounding: no spurious breakpoint)."""
-    M, A, B = np.array(fam.coef)
+    M, A, B = np.array(fam.coef, float)
     if fam.kind == F1:
         return np.stack([M + A + B, M + A - B, M - A + B, M - A - B, M + A, M - A, M]), np.array([1.0] * 4 + [-1.0] * 3)
     if fam.kind == F2:
@@ -145,104 +143,16 @@ def n_kinks(fam: TupleFamily) -> int:
     return len(_anchors(fam)[0])
 
 
-def _kappa(D: np.ndarray) -> np.ndarray:
-    """kappa of the angle where w is normal to D (..., 2): -cot(theta) = D_y / D_x (theta = 0 for D_x = 0)."""
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        k = D[..., 1] / D[..., 0]
-    return np.where(D[..., 0] == 0, -_KAPPA_FAR, np.clip(k, -_KAPPA_FAR, _KAPPA_FAR))
-
-
 def sweep(X: np.ndarray, lam: np.ndarray, fam: TupleFamily, tup: np.ndarray, norm: str):
-    """Exact max over theta in [0, pi) of |tuple function| for pin tuples tup (T, n_pins) of a family.
+    """Exact max over theta in [0, pi) of |tuple function| for pin tuples tup (T, n_pins) of a family, for data
+    X (N, 2) and lam (N,) scaled by `scaled` (sweep_kernel.py).
 
     Returns (value (T,), w (T, 2): a direction attaining it, unnormalised)."""
-    Q, coef = kink_points(X, fam, tup)
-    V = tuple_vectors(X, fam, tup) if fam.kind != PLAIN else None
-    T, K, _ = Q.shape
-    KN = K * X.shape[0]
-    n_extra = (norm == "l1") + 2 * (fam.kind != PLAIN)
-    E = KN + n_extra
-    key, jx = np.zeros((T, E)), np.zeros((T, E))
-    vx = X[:, 0] - Q[..., 0, None]  # (T, K, N)
-    vy = X[:, 1] - Q[..., 1, None]
-    slanted = vx != 0
-    kv = key[:, :KN].reshape(vx.shape)
-    np.divide(vy, vx, out=kv, where=slanted)  # x_n = q (no term): kappa 0, J 0
-    if max(kv.max(initial=0.0), -kv.min(initial=0.0)) > _KAPPA_FAR:  # within 1e-150 of theta = 0: there
-        slanted &= np.abs(vx) * _KAPPA_FAR > np.abs(vy)
-    scale = (-2.0 * coef)[:, None] * lam  # J = 2 coef lambda (sigma v), sigma v = -|v_x| (1, kappa)
-    np.multiply(np.abs(vx, out=vx), scale, out=jx[:, :KN].reshape(vx.shape))
-    jy = None
-    vertical = ~slanted & (vy != 0) if not slanted.all() else None
-    fast = vertical is None or not vertical.any()  # then every jump is jx (1, kappa)
-    if not fast:  # breakpoint at theta = 0 (or pi, the same): jump (0, -scale |v_y|)
-        key[:, :KN][vertical.reshape(T, KN)] = -_KAPPA_FAR
-        jy = jx * key
-        jy[:, :KN] = np.where(vertical, -scale * np.abs(vy), jy[:, :KN].reshape(vx.shape)).reshape(T, KN)
-    if norm == "l1":
-        key[:, KN] = 0.0  # theta = pi / 2
-    if fam.kind != PLAIN:  # the domain's ends, where D1 . w = 0 or D2 . w = 0
-        D1, D2 = _domain_normals(fam, V)
-        key[:, -2], key[:, -1] = _kappa(D1), _kappa(D2)
-    order = np.argsort(key, axis=1)
-    flat = order + (np.arange(T) * E)[:, None]
-    ks = np.take(key, flat)
-    jxs = np.take(jx, flat)
-    jys = jxs * ks if fast else np.take(jy, flat)
-    del jx, jy, key, flat
-    Gx, Gy = np.cumsum(jxs, axis=1), np.cumsum(jys, axis=1, out=jys)
-    Gx -= 0.5 * Gx[:, -1:]  # G after breakpoint b = G(0+) + jumps so far, G(0+) = -sum(J) / 2
-    Gy -= 0.5 * Gy[:, -1:]
-    G0x, G0y = -Gx[:, -1], -Gy[:, -1]
-    den = np.square(np.abs(ks) + 1.0) if norm == "l1" else ks * ks + 1.0  # ||(-kappa, 1)|| in `norm`, squared
-    val = Gy - ks * Gx  # G . (-kappa, 1): the value at the breakpoint times ||(-kappa, 1)||
-    val *= val
-    val /= den
-    at0 = G0x * G0x
-    if fam.kind != PLAIN:
-        d1 = D1[:, 1, None] - ks * D1[:, 0, None]
-        d1 *= D2[:, 1, None] - ks * D2[:, 0, None]
-        out = d1 < 0 if fam.kind == F1 else d1 > 0
-        out &= order < E - 2  # the domain's own ends are in it
-        np.copyto(val, -1.0, where=out)
-        at0[(D1[:, 0] * D2[:, 0] < 0) if fam.kind == F1 else (D1[:, 0] * D2[:, 0] > 0)] = -1.0
-    rows = np.arange(T)
-    j = np.argmax(val, axis=1)
-    best = val[rows, j]
-    pick = at0 > best
-    best = np.where(pick, at0, best)
-    wx, wy = np.where(pick, 1.0, -ks[rows, j]), np.where(pick, 0.0, 1.0)
-    if norm == "l2":  # interval maxima inside: w = G / ||G|| where h(kappa) = Gx + kappa Gy changes sign
-        h = Gx + ks * Gy  # G_b at the interval's start kappa_b
-        if fast:  # G_b at its end: G_(b+1) there, less J_(b+1) . (1, kappa) = jx (1 + kappa^2)
-            jxs *= den
-            end = np.subtract(h[:, 1:], jxs[:, 1:], out=jxs[:, 1:])
-        else:
-            end = Gx[:, :-1] + ks[:, 1:] * Gy[:, :-1]
-        inside = np.empty((T, E + 1), bool)
-        np.less_equal(h[:, :-1] * end, 0.0, out=inside[:, 1:-1])
-        inside[:, -1] = h[:, -1] * Gy[:, -1] <= 0
-        inside[:, 0] = (G0x + ks[:, 0] * G0y) * G0y >= 0
-        t, b = np.nonzero(inside)
-        if len(t):
-            gx = np.where(b == 0, G0x[t], Gx[t, b - 1])
-            gy = np.where(b == 0, G0y[t], Gy[t, b - 1])
-            s = gx * gx + gy * gy
-            if fam.kind != PLAIN:
-                d = (D1[t, 0] * gx + D1[t, 1] * gy) * (D2[t, 0] * gx + D2[t, 1] * gy)
-                s[d < 0 if fam.kind == F1 else d > 0] = -1.0
-            order = np.lexsort((s, t))  # by tuple, then value: each tuple's largest comes last
-            last = order[np.r_[t[order][1:] != t[order][:-1], True]]
-            up = last[s[last] > best[t[last]]]
-            best[t[up]], wx[t[up]], wy[t[up]] = s[up], gx[up], gy[up]
-    return np.sqrt(np.maximum(best, 0.0)), np.stack([wx, wy], axis=1)
-
-
-def _domain_normals(fam: TupleFamily, V: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """D1, D2 (T, 2) with the domain {(D1 . w)(D2 . w) >= 0} (F1: |B . w| <= |A . w|) or {... <= 0} (F2:
-    |E . w| >= 2 |A . w|, E in the B row): D1, D2 = A' -+ B with A' = A (F1) or 2 A (F2)."""
-    A = V[:, 1] if fam.kind == F1 else 2.0 * V[:, 1]
-    return A - V[:, 2], A + V[:, 2]
+    C, signs = _anchors(fam)
+    value, w = np.empty(len(tup)), np.empty((len(tup), 2))
+    args = (np.ascontiguousarray(X, float), np.ascontiguousarray(lam, float), C, signs, np.array(fam.coef, float))
+    sweep_tuples(*args, fam.kind, norm == "l1", np.ascontiguousarray(tup, np.int64), value, w)
+    return value, w
 
 
 @dataclass
@@ -271,10 +181,26 @@ def scaled(X: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, floa
     return (X - X.mean(axis=0)) / sx, lam / sl, sx * sl
 
 
+def _best(parts: list, top: int) -> list:
+    """The `top` largest tuple maxima of parts [(family, value (k,), w (k, 2), pins (k, n_pins))], as parts."""
+    values = np.concatenate([p[1] for p in parts])
+    if len(values) <= top:
+        return parts
+    cut = -np.partition(-values, top - 1)[top - 1]  # the top-th largest value
+    out, room = [], top
+    for fam, val, w, pins in parts:  # ties at the cut: the first ones
+        keep = np.flatnonzero(val > cut)
+        tied = np.flatnonzero(val == cut)[: max(room - len(keep), 0)]
+        keep = np.concatenate([keep, tied])[:room]
+        room -= len(keep)
+        if len(keep):
+            out.append((fam, val[keep], w[keep], pins[keep]))
+    return out
+
+
 def sweep_all(X: np.ndarray, lam: np.ndarray, depth: int, norm: str, top: int = 10, threads: int | None = None):
     """The `top` largest tuple maxima over every family of `depth` (distinct tuples), best first."""
     N = X.shape[0]
-    threads = sweep_threads(threads)
     Xs, ls, unit = scaled(X, lam)
     jobs = []
     for fam in families(depth):
@@ -285,19 +211,18 @@ def sweep_all(X: np.ndarray, lam: np.ndarray, depth: int, norm: str, top: int = 
     def run(job):
         fam, tup = job
         val, w = sweep(Xs, ls, fam, tup, norm)
-        keep = np.argsort(-val)[:top]
-        return [(float(val[i]) * unit, w[i], fam, tup[i]) for i in keep]
+        keep = np.argpartition(-val, top - 1)[:top] if top < len(val) else slice(None)
+        return fam, val[keep] * unit, w[keep], tup[keep]
 
-    found = []
-    if threads > 1:
-        with ThreadPoolExecutor(threads) as ex:
-            for part in ex.map(run, jobs):
-                found = sorted(found + part, key=lambda r: -r[0])[:top]
-    else:
-        for job in jobs:
-            found = sorted(found + run(job), key=lambda r: -r[0])[:top]
+    parts, size = [], 0
+    with ThreadPoolExecutor(sweep_threads(threads)) as ex:
+        for part in ex.map(run, jobs):
+            parts.append(part)
+            size += len(part[1])
+            if size > 4 * top:
+                parts, size = _best(parts, top), top
     out = []
-    for value, w, fam, pins in found:
-        w = w / (np.abs(w).sum() if norm == "l1" else np.linalg.norm(w))
-        out.append(Found(value, w, fam, pins))
-    return out
+    for fam, val, W, pins in _best(parts, top):
+        W = W / (np.abs(W).sum(axis=1) if norm == "l1" else np.linalg.norm(W, axis=1))[:, None]
+        out += [Found(float(val[i]), W[i], fam, pins[i]) for i in range(len(val))]
+    return sorted(out, key=lambda f: -f.value)
