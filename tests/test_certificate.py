@@ -23,7 +23,8 @@ from symcli.lasso.directions import direction_set
 from symcli.lasso.features import psi, vertex_systems
 from symcli.lasso.geometry import normalize
 from symcli.lasso.solvers import beta_max, residual, solve
-from symcli.lasso.sweep import Found, families, family_tuples, sweep, sweep_all
+from symcli.lasso.sweep import Found, _best, families, family_tuples, sweep, sweep_all
+from symcli.lasso.sweep_kernel import _order
 from symcli.problem import Problem
 
 
@@ -202,3 +203,34 @@ def test_hot_violators_are_genuine_and_the_refined_fit_certifies(depth):
         assert c.value <= full.V * (1 + 1e-9)
     out = fit(Problem(X, y), FitOptions(depth=depth, beta=0.05, beta_is_fraction=True, refine=True))
     assert out["guarantee"] == "certified" and out["certificate_method"] == "angle-sweep"
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        np.zeros(50),  # every key in one bucket
+        np.r_[np.full(20, -1e150), np.full(20, 1e150), np.linspace(-3, 3, 11)],  # theta = 0 and pi, bunched
+        np.random.default_rng(0).standard_normal(500) ** 5,  # heavy tails: crowded buckets near 0
+        np.random.default_rng(1).integers(-3, 4, 300).astype(float),  # many ties
+        np.array([2.5]),
+    ],
+)
+def test_bucket_order_is_an_argsort(keys):
+    """The compiled sweep's bucket sort orders any finite keys: its sorted keys are np.sort's."""
+    n = len(keys)
+    idx, bucket, count = np.empty(n, np.int64), np.empty(n, np.int64), np.empty(n + 1, np.int64)
+    _order(keys, n, count, idx, bucket)
+    assert sorted(idx) == list(range(n))
+    np.testing.assert_array_equal(keys[idx], np.sort(keys))
+
+
+def test_best_keeps_the_largest_values_across_parts():
+    """sweep._best keeps exactly the `top` largest tuple maxima, however ties at the cut fall across parts."""
+    rng = np.random.default_rng(3)
+    fam = families(3)[1]
+    values = [np.array([5.0, 5.0]), np.array([6.0]), rng.integers(0, 7, 40).astype(float), np.array([5.0])]
+    parts = [(fam, v, np.zeros((len(v), 2)), np.zeros((len(v), 2), int)) for v in values]
+    for top in (1, 2, 3, 10, 43, 100):
+        kept = np.concatenate([p[1] for p in _best(parts, top)])
+        assert len(kept) == min(top, 44)
+        np.testing.assert_array_equal(np.sort(kept)[::-1], np.sort(np.concatenate(values))[::-1][:top])

@@ -187,12 +187,11 @@ def _best(parts: list, top: int) -> list:
     if len(values) <= top:
         return parts
     cut = -np.partition(-values, top - 1)[top - 1]  # the top-th largest value
-    out, room = [], top
-    for fam, val, w, pins in parts:  # ties at the cut: the first ones
-        keep = np.flatnonzero(val > cut)
-        tied = np.flatnonzero(val == cut)[: max(room - len(keep), 0)]
-        keep = np.concatenate([keep, tied])[:room]
-        room -= len(keep)
+    out, room = [], top - int((values > cut).sum())  # room for ties at the cut: the first ones
+    for fam, val, w, pins in parts:
+        tied = np.flatnonzero(val == cut)[:room]
+        room -= len(tied)
+        keep = np.concatenate([np.flatnonzero(val > cut), tied])
         if len(keep):
             out.append((fam, val[keep], w[keep], pins[keep]))
     return out
