@@ -23,10 +23,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from symcli.lasso.features import PLANE, VertexSystem, data_scale, n_vertices_per_direction, psi, vertex_systems
+from symcli.lasso.features import (
+    F1,
+    F2,
+    PLAIN,
+    PLANE,
+    VertexSystem,
+    data_scale,
+    n_vertices_per_direction,
+    psi,
+    vertex_systems,
+)
 from symcli.lasso.geometry import normalize
 from symcli.lasso.sphere import n_sphere_entries, sphere_max
-from symcli.lasso.sweep import F1, F2, PLAIN, Found, n_entries, scaled, sweep, sweep_all, tuple_vectors
+from symcli.lasso.sweep import Found, n_entries, scaled, sweep, sweep_all, tuple_vectors
 from symcli.numerics import rng
 
 #: Entries (tuples x points) processed at once by price().

@@ -20,6 +20,9 @@ from symcli.numerics import OFFSET_EPS
 
 FAMILIES = ("plane", "reflection", "midpoint")
 PLANE, REFLECTION, MIDPOINT = range(3)
+#: The kinds of a 2-D tuple function (sweep.py): depth 2 or 3 (no domain), depth 4 with c_3 <= c_2 (F1), with
+#: c_3 >= c_2 (F2).
+PLAIN, F1, F2 = range(3)
 #: Named family sets of the ablation (--families, grid.families): `all` is the depth's whole dictionary;
 #: `no-reflection` drops the nested reflections about a training point (keeps planes and midpoint mirrors);
 #: `planes-only` keeps the plane features psi_0 = |w^T x + a| (the depth-2 dictionary inside a deeper one).

@@ -31,8 +31,7 @@ from functools import cache
 
 import numpy as np
 
-from symcli.lasso.features import MIDPOINT, PLANE, REFLECTION
-from symcli.lasso.sweep_kernel import F1, F2, PLAIN, sweep_tuples
+from symcli.lasso.features import F1, F2, MIDPOINT, PLAIN, PLANE, REFLECTION
 
 #: Entries (tuples x breakpoints) in one thread's job.
 SWEEP_ENTRIES = 1 << 20
@@ -148,6 +147,8 @@ def sweep(X: np.ndarray, lam: np.ndarray, fam: TupleFamily, tup: np.ndarray, nor
     X (N, 2) and lam (N,) scaled by `scaled` (sweep_kernel.py).
 
     Returns (value (T,), w (T, 2): a direction attaining it, unnormalised)."""
+    from symcli.lasso.sweep_kernel import sweep_tuples  # numba loads on the first sweep, not with every fit
+
     C, signs = _anchors(fam)
     value, w = np.empty(len(tup)), np.empty((len(tup), 2))
     args = (np.ascontiguousarray(X, float), np.ascontiguousarray(lam, float), C, signs, np.array(fam.coef, float))

@@ -17,9 +17,10 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from symcli.lasso.features import F1, F2, PLAIN
+
 #: Stand-in for kappa = -infinity (theta = 0): its square stays finite (data and lambda are scaled to 1).
 KAPPA_FAR = 1e150
-PLAIN, F1, F2 = 0, 1, 2  # depth 2 or 3 (no domain), depth 4 with c_3 <= c_2, depth 4 with c_3 >= c_2
 
 
 @njit(cache=True, nogil=True)
