@@ -206,18 +206,21 @@ def _distinct_candidates(X: np.ndarray, lam: np.ndarray, depth: int, found: list
     """Up to `top` distinct features of tuple maxima `found` (best first; values recomputed from the features,
     and a RuntimeError if one differs from its sweep's value): the best, then at most one per angle bin of width
     pi / (2 top), so that --refine adds columns across the circle. Sorted by value, best first."""
+    if not found:
+        return []
     scale = data_scale(X)
-    slack = 1e-9 * (found[0].value + np.abs(lam).sum() * scale) if found else 0.0
-    cands, seen, bins = [], set(), set()
-    for f in found:
+    slack = 1e-9 * (found[0].value + np.abs(lam).sum() * scale)
+    W = np.array([f.w for f in found])
+    bins = (np.mod(np.arctan2(W[:, 1], W[:, 0]), np.pi) / np.pi * 2 * top).astype(int) % (2 * top)
+    cands, seen = [], set()
+    for i in np.sort(np.unique(bins, return_index=True)[1]):  # each bin's best, best first (found is sorted)
+        f = found[i]
         c = _sweep_candidate(X, lam, depth, f)
         if abs(f.value - c.value) > slack:  # the sweep's value must be its feature's: never certify on a slip
             raise RuntimeError(f"angle sweep inconsistent: {f.family.name} {f.pins}: {f.value!r} vs {c.value!r}")
         key = tuple(np.round(np.concatenate([c.w, [c.a / scale], c.c / scale]), 9))
-        angle_bin = int(np.mod(np.arctan2(c.w[1], c.w[0]), np.pi) / np.pi * 2 * top) % (2 * top)
-        if key not in seen and (not cands or angle_bin not in bins):
+        if key not in seen:
             seen.add(key)
-            bins.add(angle_bin)
             cands.append(c)
             if len(cands) == top:
                 break
