@@ -23,7 +23,16 @@ from symcli.lasso.features import F1, F2, PLAIN
 KAPPA_FAR = 1e150
 
 
-@njit(cache=True, nogil=True)
+def _compiled(fn):
+    """fn compiled without the GIL, its machine code cached on disk; where numba finds no writable cache
+    folder (a read-only install and home), compiled afresh in each process instead of failing the import."""
+    try:
+        return njit(cache=True, nogil=True)(fn)
+    except RuntimeError:
+        return njit(nogil=True)(fn)
+
+
+@_compiled
 def _kappa(dx: float, dy: float) -> float:
     """kappa of the angle where w is normal to (dx, dy); theta = 0 (-KAPPA_FAR) for dx = 0."""
     if dx == 0.0:
@@ -31,7 +40,7 @@ def _kappa(dx: float, dy: float) -> float:
     return min(max(dy / dx, -KAPPA_FAR), KAPPA_FAR)
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _order(key, n, count, idx, bucket):
     """idx[:n] = the argsort of key[:n]: a bucket sort on key / (1 + |key|) over n buckets, then insertion sort
     inside each bucket. count (n + 1,) and bucket (n,) are scratch."""
@@ -61,13 +70,13 @@ def _order(key, n, count, idx, bucket):
         start = end
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def _outside(kind, d1, d2):
     """Whether a point with D1 . w = d1 and D2 . w = d2 is outside the tuple's domain."""
     return (kind == F1 and d1 * d2 < 0.0) or (kind == F2 and d1 * d2 > 0.0)
 
 
-@njit(cache=True, nogil=True)
+@_compiled
 def sweep_tuples(X, lam, C, signs, coef, kind, l1, tup, value, w):
     """max over theta of |tuple function| for each pin tuple, written to value (T,) and a maximising direction
     (unnormalised) to w (T, 2).
