@@ -139,6 +139,29 @@ def test_beta_max_continuous_bounds_the_paper_dictionary_in_2d():
     assert refined["beta_max"] == out["beta_max"] and refined["beta"] == out["beta"]
 
 
+def test_beta_max_continuous_is_computed_once_per_data(monkeypatch):
+    """Fits of the same data at other betas reuse the continuous threshold (one full certificate at
+    lambda = y - mean y); other data, or another depth, compute their own."""
+    import symcli.fit as fit_module
+
+    calls, real = [], fit_module.certify
+
+    def spy(X, lam, beta, *args, **kw):
+        calls.append(beta == 1.0)
+        return real(X, lam, beta, *args, **kw)
+
+    monkeypatch.setattr(fit_module, "certify", spy)
+    monkeypatch.setattr(fit_module, "_continuous", {})  # nothing from earlier tests
+    X, y = random_problem(7, 12, 2)
+    outs = [fit(Problem(X, y), FitOptions(depth=3, beta=b, beta_is_fraction=True)) for b in (0.1, 0.2, 0.3)]
+    assert sum(calls) == 1 and len(calls) == 4  # one continuous threshold, three fits' own certificates
+    assert len({o["beta_max_continuous"] for o in outs}) == 1
+    fit(Problem(X, y), FitOptions(depth=2, beta=0.1, beta_is_fraction=True))
+    X2, y2 = random_problem(8, 12, 2)
+    other = fit(Problem(X2, y2), FitOptions(depth=3, beta=0.1, beta_is_fraction=True))
+    assert sum(calls) == 3 and other["beta_max_continuous"] != outs[0]["beta_max_continuous"]
+
+
 # --------------------------------------------------------------------------------- the stated gap
 
 
