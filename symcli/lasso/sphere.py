@@ -31,11 +31,9 @@ distance from G_c (tested; valid pruning, nothing else is skipped). Per tuple O(
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from symcli.lasso.sweep import families, family_tuples, kink_points, n_kinks, n_tuples, scaled, sweep_threads
+from symcli.lasso.sweep import families, kink_points, map_tuples, n_kinks, n_tuples, scaled
 
 #: A term is on a circle (parallel to its normal u) when its projection onto u^perp is below this times ||u_j||:
 #: rounding leaves ~1e-16; misjudging a term this close to parallel moves a value by <= OWN_TOL |c_j| ||u_j||.
@@ -179,17 +177,10 @@ def sphere_max(X: np.ndarray, lam: np.ndarray, depth: int, norm: str, threads: i
     N, d = X.shape
     if depth > 3 or d != 3:
         raise ValueError(f"the sphere sweep is for d = 3 and depth <= 3, got d = {d}, depth {depth}")
-    threads = sweep_threads(threads)
     Xs, ls, unit = scaled(X, lam)
-    jobs = []
-    for fam in families(depth):
-        tups = family_tuples(fam, N)
-        step = max(1, SPHERE_ENTRIES // (n_kinks(fam) * N + 3) ** 2)
-        jobs += [(fam, tups[t0 : t0 + step]) for t0 in range(0, len(tups), step)]
     best = [0.0]  # attained by some tuple: a valid floor for every later chunk
 
-    def run(job):
-        fam, tup = job
+    def run(fam, tup):
         U, c = tuple_terms(Xs, ls, fam, tup)
         (v, w), cells = sweep_circles(U, c, norm, best[0])
         if cells is not None:
@@ -203,11 +194,7 @@ def sphere_max(X: np.ndarray, lam: np.ndarray, depth: int, norm: str, threads: i
         best[0] = max(best[0], float(v.max(initial=0.0)))
         return v, w
 
-    if threads > 1:
-        with ThreadPoolExecutor(threads) as ex:
-            parts = list(ex.map(run, jobs))
-    else:
-        parts = [run(job) for job in jobs]
+    parts = list(map_tuples(depth, N, lambda fam: (n_kinks(fam) * N + 3) ** 2, SPHERE_ENTRIES, run, threads))
     value = np.concatenate([p[0] for p in parts]) * unit
     W = np.concatenate([p[1] for p in parts])
     size = np.linalg.norm(W, ord=1 if norm == "l1" else 2, axis=1, keepdims=True)

@@ -174,6 +174,19 @@ def sweep_threads(threads: int | None) -> int:
     return min(SWEEP_THREADS, cpus)
 
 
+def map_tuples(depth: int, N: int, cost, entries: int, run, threads: int | None = None):
+    """run(family, pin tuples (k, n_pins)) over chunks of every tuple of the families of `depth` for N points,
+    about `entries` per chunk at cost(family) entries a tuple, in sweep_threads(threads) threads; yields the
+    results in order (the 2-D and 3-D sweeps share this)."""
+    jobs = []
+    for fam in families(depth):
+        tup = family_tuples(fam, N)
+        step = max(1, entries // cost(fam))
+        jobs += [(fam, tup[t0 : t0 + step]) for t0 in range(0, len(tup), step)]
+    with ThreadPoolExecutor(sweep_threads(threads)) as ex:
+        yield from ex.map(lambda job: run(*job), jobs)
+
+
 def scaled(X: np.ndarray, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
     """(X centred and scaled to max |entry| 1, lambda scaled to max 1, the factor restoring values): tuple
     functions are invariant to centring (1^T lambda = 0) and homogeneous in X and lambda."""
@@ -202,25 +215,18 @@ def sweep_all(X: np.ndarray, lam: np.ndarray, depth: int, norm: str, top: int = 
     """The `top` largest tuple maxima over every family of `depth` (distinct tuples), best first."""
     N = X.shape[0]
     Xs, ls, unit = scaled(X, lam)
-    jobs = []
-    for fam in families(depth):
-        tup = family_tuples(fam, N)
-        step = max(1, SWEEP_ENTRIES // (n_kinks(fam) * N + 3))
-        jobs += [(fam, tup[t0 : t0 + step]) for t0 in range(0, len(tup), step)]
 
-    def run(job):
-        fam, tup = job
+    def run(fam, tup):
         val, w = sweep(Xs, ls, fam, tup, norm)
         keep = np.argpartition(-val, top - 1)[:top] if top < len(val) else slice(None)
         return fam, val[keep] * unit, w[keep], tup[keep]
 
     parts, size = [], 0
-    with ThreadPoolExecutor(sweep_threads(threads)) as ex:
-        for part in ex.map(run, jobs):
-            parts.append(part)
-            size += len(part[1])
-            if size > 4 * top:
-                parts, size = _best(parts, top), top
+    for part in map_tuples(depth, N, lambda fam: n_kinks(fam) * N + 3, SWEEP_ENTRIES, run, threads):
+        parts.append(part)
+        size += len(part[1])
+        if size > 4 * top:
+            parts, size = _best(parts, top), top
     out = []
     for fam, val, W, pins in _best(parts, top):
         W = W / (np.abs(W).sum(axis=1) if norm == "l1" else np.linalg.norm(W, axis=1))[:, None]
