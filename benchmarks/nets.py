@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from symcli.lasso.network import ParallelNet
-from symcli.nets import TrainConfig, init_parallel, train
+from symcli.nets.training import TrainConfig, init_parallel, train
 
 
 def epochs_per_second(device: str, N: int, d: int, width: int, depth: int, epochs: int) -> float:

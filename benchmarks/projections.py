@@ -8,12 +8,13 @@ embed_dataset, into --data-dir (its embedding cache makes re-runs cheap). Each d
 labelled evaluation split (validation; test for imdb) come from the local mirror, --limit rows each
 (label-stratified, seed 0); GLUE's unlabelled test splits are not embedded.
 
-Per dataset, n_train and seed: n_train training rows (symcli.data.stratified_subset(labels, n_train, seed)) and
---n-eval held-out rows of the evaluation split (stratified, same seed); targets +-1 (label 1 vs the rest) or
-the float label (stsb). Each projection (pca, random, sparse-sign, pls with the training targets) is fitted on
-the training rows only and projects both sets to d dimensions; the score is symcli.baselines.probe_score on the
-projected features (held-out accuracy, or R^2 for stsb). References: majority_score, and probe_score on the
-full embeddings (probe_full). Reported: mean +- the 95% t-interval half-width over the seeds.
+Per dataset, n_train and seed: n_train training rows (symcli.datasets.download.stratified_subset(labels, n_train,
+seed)) and --n-eval held-out rows of the evaluation split (stratified, same seed); targets +-1 (label 1 vs the
+rest) or the float label (stsb). Each projection (pca, random, sparse-sign, pls with the training targets) is
+fitted on the training rows only and projects both sets to d dimensions; the score is
+symcli.science.baselines.probe_score on the projected features (held-out accuracy, or R^2 for stsb). References:
+majority_score, and probe_score on the full embeddings (probe_full). Reported: mean +- the 95% t-interval
+half-width over the seeds.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def embed(name: str, args) -> tuple[dict, str, str, float]:
 
     import numpy as np
 
-    from symcli import data
-    from symcli.embed import embed_dataset
+    from symcli.datasets import download as data
+    from symcli.embeddings.embed import embed_dataset
 
     src = args.mirror / name
     split = eval_split(src)
@@ -115,9 +116,9 @@ def evaluate(arrays: dict, task: str, split: str, args) -> dict:
     """{(n_train, key): [score per seed]}, key = 'majority', 'probe_full' or (kind, d)."""
     import numpy as np
 
-    from symcli.baselines import majority_score, probe_score
-    from symcli.data import stratified_subset
-    from symcli.project import Projection
+    from symcli.datasets.download import stratified_subset
+    from symcli.projections import Projection
+    from symcli.science.baselines import majority_score, probe_score
 
     E, lab = arrays["train"]
     Ee, labe = arrays[split]

@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from symcli.fit import FitOptions, fit
-from symcli.problem import Problem
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
 
 
 def main() -> None:

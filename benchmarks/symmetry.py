@@ -16,13 +16,13 @@ import argparse
 
 import numpy as np
 
-from symcli.fit import FitOptions, fit
+from symcli.fit.compare_nets import NetsOptions
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
 from symcli.lasso.features import psi
-from symcli.nets import TrainConfig, predict, train_parallel
-from symcli.nets_compare import NetsOptions
-from symcli.nulls import kink_statistic, kink_tolerance
-from symcli.problem import Problem
-from symcli.symmetry import network_symmetry_of, symmetry_error
+from symcli.nets.training import TrainConfig, predict, train_parallel
+from symcli.science.nulls import kink_statistic, kink_tolerance
+from symcli.science.symmetry import network_symmetry_of, symmetry_error
 
 
 def symmetric_2d(n: int = 24, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -1,5 +1,5 @@
 """python -m symcli: the command line."""
 
-from symcli.cli import main
+from symcli.cli.app import main
 
 main()

@@ -11,18 +11,18 @@ import yaml
 from helpers import random_problem
 from typer.testing import CliRunner
 
-from symcli.ablation_findings import CLAIM_ACTIVATION, CLAIM_FAMILY_FIT, CLAIM_FAMILY_SCORE, CLAIM_WIDTH
-from symcli.cli import app
-from symcli.config import load_config
-from symcli.errors import UserError
-from symcli.findings import CLAIM_PINNING, CLAIM_SCORE, findings
-from symcli.fit import FitOptions, fit
+from symcli.cli.app import app
+from symcli.core.errors import UserError
+from symcli.fit.compare_nets import NetsOptions, parse_width
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
 from symcli.lasso.dictionary import build_dictionary
 from symcli.lasso.directions import with_fallback
 from symcli.lasso.features import FAMILIES, FAMILY_SETS, parse_families
 from symcli.lasso.solvers import solve
-from symcli.nets_compare import NetsOptions, parse_width
-from symcli.problem import Problem
+from symcli.runs.config import load_config
+from symcli.science.ablations import CLAIM_ACTIVATION, CLAIM_FAMILY_FIT, CLAIM_FAMILY_SCORE, CLAIM_WIDTH
+from symcli.science.findings import CLAIM_PINNING, CLAIM_SCORE, findings
 
 #: Objectives of a subset dictionary against the full one: at or above it up to the solvers' relative gap.
 OBJ_TOL = 1e-9
@@ -234,7 +234,7 @@ def test_activation_and_width_findings():
 
 @pytest.mark.parametrize("activation", ["abs", "relu", "srelu"])
 def test_each_activation_trains_and_reports_symmetry_statistics(activation):
-    from symcli.nets import TrainConfig
+    from symcli.nets.training import TrainConfig
 
     p = _problem(3, N=16)
     out = fit(
@@ -254,7 +254,7 @@ def test_each_activation_trains_and_reports_symmetry_statistics(activation):
 
 @pytest.mark.parametrize("multiple", ["1x", "4x", "16x"])
 def test_width_multiples_run_and_report_ratios(multiple):
-    from symcli.nets import TrainConfig
+    from symcli.nets.training import TrainConfig
 
     p = _problem(4, N=14)
     _, k, _ = parse_width(multiple)

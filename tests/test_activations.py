@@ -1,5 +1,5 @@
 """The parallel network with activation abs, relu or srelu: training, the embeddings of abs and relu in srelu,
-and the symmetry statistics of each (symcli.symmetry.network_symmetry) on hand-built units."""
+and the symmetry statistics of each (symcli.science.symmetry.network_symmetry) on hand-built units."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from helpers import random_problem
 from symcli.lasso.activations import preactivations
 from symcli.lasso.features import psi
 from symcli.lasso.network import ACTIVATIONS, ParallelNet, network_objective
-from symcli.nets import TrainConfig, init_parallel, train_parallel, training_bytes
-from symcli.symmetry import kinks_1d, network_symmetry, network_symmetry_of, unit_features
+from symcli.nets.training import TrainConfig, init_parallel, train_parallel, training_bytes
+from symcli.science.symmetry import kinks_1d, network_symmetry, network_symmetry_of, unit_features
 
 UNIT_KEYS = {
     "w",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symcli.baselines import baselines, majority_score, probe_score, score, spearman
+from symcli.science.baselines import baselines, majority_score, probe_score, score, spearman
 
 
 def separable(n: int, D: int, seed: int, gap: float = 4.0):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from helpers import random_problem
 
-from symcli.fit import FitOptions, fit
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
 from symcli.lasso.certificate import (
     _linear_forms,
     _sweep_candidate,
@@ -25,7 +26,6 @@ from symcli.lasso.geometry import normalize
 from symcli.lasso.solvers import beta_max, residual, solve
 from symcli.lasso.sweep import Found, _best, families, family_tuples, sweep, sweep_all
 from symcli.lasso.sweep_kernel import _order
-from symcli.problem import Problem
 
 
 def _dual_point(X, y, depth, norm, frac=0.05):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from helpers import random_problem
 
-from symcli.fit import FitOptions, fit
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
 from symcli.lasso import certificate
 from symcli.lasso.certificate import certify, certify_3d, certify_sampled, price
 from symcli.lasso.dictionary import build_dictionary
@@ -19,7 +20,6 @@ from symcli.lasso.geometry import normalize
 from symcli.lasso.solvers import beta_max, residual, solve
 from symcli.lasso.sphere import n_sphere_entries, sphere_max
 from symcli.lasso.sweep import _anchors, families, family_tuples
-from symcli.problem import Problem
 
 
 def _dual_point(X, y, depth, norm, frac=0.05):

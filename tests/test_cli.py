@@ -13,7 +13,7 @@ import pytest
 from helpers import random_problem
 from typer.testing import CliRunner
 
-from symcli.cli import app
+from symcli.cli.app import app
 
 REQUIRED = {
     "objective",

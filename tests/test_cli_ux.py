@@ -14,7 +14,7 @@ from helpers import random_problem
 from text_fixtures import write_imdb
 from typer.testing import CliRunner
 
-from symcli.cli import app, main
+from symcli.cli.app import app, main
 
 #: A one-cell grid with the mock model (like tests/test_runs.py's CONFIG, smaller).
 SMALL = {
@@ -31,7 +31,7 @@ def _invoke(*args):
 
 
 def _main(argv: list[str], monkeypatch, capsys) -> tuple[int, str, str]:
-    """symcli.cli.main() (the console entry point) on argv: exit code, stdout, stderr."""
+    """symcli.cli.app.main() (the console entry point) on argv: exit code, stdout, stderr."""
     monkeypatch.setattr(sys, "argv", ["symcli", *argv])
     with pytest.raises(SystemExit) as e:
         main()

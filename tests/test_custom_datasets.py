@@ -21,13 +21,14 @@ from test_robustness import refused
 from text_fixtures import run_symcli, sentence
 from typer.testing import CliRunner
 
-from symcli import custom_data, data
-from symcli.cli import app
-from symcli.config import Cell, RunConfig, load_config
-from symcli.dataset_ids import parse_custom
-from symcli.datasets_registry import get_spec, target_line
-from symcli.errors import UserError
-from symcli.paths import RUN_NAME
+from symcli.cli.app import app
+from symcli.core.errors import UserError
+from symcli.core.paths import RUN_NAME
+from symcli.datasets import custom as custom_data
+from symcli.datasets import download as data
+from symcli.datasets.ids import parse_custom
+from symcli.datasets.registry import get_spec, target_line
+from symcli.runs.config import Cell, RunConfig, load_config
 
 SCHEMA = ["text", "text_pair", "label", "idx"]
 SHA = "b" * 40
@@ -172,7 +173,7 @@ def test_run_config_redownloads_when_its_column_options_change(tmp_path):
             "grid": {"dataset": [f"file:{csv_path}"], "depth": [2], "dim": [2], "n_train": [16]},
         }
     )
-    from symcli.cell_data import prepare_dataset
+    from symcli.runs.cell_data import prepare_dataset
 
     lines: list[str] = []
     prepare_dataset(cfg, f"file:{csv_path}", lines.append)

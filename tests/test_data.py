@@ -17,9 +17,9 @@ import pytest
 from text_fixtures import run_symcli, sentence, write_glue_pair, write_imdb, write_mnli
 from typer.testing import CliRunner
 
-from symcli import data
-from symcli.cli import app
-from symcli.errors import UserError
+from symcli.cli.app import app
+from symcli.core.errors import UserError
+from symcli.datasets import download as data
 
 SCHEMA = ["text", "text_pair", "label", "idx"]
 

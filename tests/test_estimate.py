@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from symcli.cli import app
-from symcli.config import RunConfig
-from symcli.estimate import REFERENCE_S, estimate, reference_seconds
+from symcli.cli.app import app
+from symcli.runs.config import RunConfig
+from symcli.runs.estimate import REFERENCE_S, estimate, reference_seconds
 
 CONFIG = {
     "name": "est",

@@ -1,16 +1,16 @@
-"""A fit's symmetry statistics against their nulls, end to end (symcli.fit with trained nets -> symcli.evidence):
-a planted mirror is found, a target without one is not."""
+"""A fit's symmetry statistics against their nulls, end to end (symcli.fit.lasso_fit with trained nets ->
+symcli.science.evidence): a planted mirror is found, a target without one is not."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from symcli.evidence import flatten
-from symcli.fit import FitOptions, fit
-from symcli.nets import TrainConfig
-from symcli.nets_compare import NetsOptions
-from symcli.problem import Problem
+from symcli.fit.compare_nets import NetsOptions
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
+from symcli.nets.training import TrainConfig
+from symcli.science.evidence import flatten
 
 
 def planted(seed: int):

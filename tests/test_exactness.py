@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from symcli.fit import FitOptions, fit
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
 from symcli.lasso.certificate import certify
 from symcli.lasso.dictionary import build_dictionary
 from symcli.lasso.directions import direction_set
 from symcli.lasso.solvers import beta_max, residual, solve
-from symcli.problem import Problem
 
 TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata"
 REFERENCE = TESTDATA / "reference_optima.json"

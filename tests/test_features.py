@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from helpers import random_problem
 
-from symcli.errors import UserError
+from symcli.core.errors import UserError
 from symcli.lasso.dictionary import build_dictionary
 from symcli.lasso.directions import direction_set
 from symcli.lasso.features import FAMILIES, psi

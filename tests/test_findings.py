@@ -1,4 +1,4 @@
-"""Verdict rules of symcli.findings on hand-made evidence tables (rows as results.parquet holds them)."""
+"""Verdict rules of symcli.science.findings on hand-made evidence tables (rows as results.parquet holds them)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from symcli.findings import (
+from symcli.science.findings import (
     CLAIM_EMBEDDINGS,
     CLAIM_OPTIMUM,
     CLAIM_PINNING,

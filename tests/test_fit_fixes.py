@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from helpers import random_problem
 
-from symcli.fit import FitOptions, converged_field, fit
+from symcli.fit.lasso_fit import FitOptions, converged_field, fit
+from symcli.fit.problem import Problem
 from symcli.lasso.directions import degenerate, direction_set, fallback, with_fallback
 from symcli.lasso.solvers import MAX_ITERATIONS, STOP_REASONS, LassoResult, solve_fast
-from symcli.problem import Problem
 
 
 def _collinear(N: int = 12, seed: int = 0):
@@ -142,7 +142,7 @@ def test_beta_max_continuous_bounds_the_paper_dictionary_in_2d():
 def test_beta_max_continuous_is_computed_once_per_data(monkeypatch):
     """Fits of the same data at other betas reuse the continuous threshold (one full certificate at
     lambda = y - mean y); other data, or another depth, compute their own."""
-    import symcli.fit as fit_module
+    import symcli.fit.lasso_fit as fit_module
 
     calls, real = [], fit_module.certify
 

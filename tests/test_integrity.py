@@ -19,9 +19,10 @@ import yaml
 from text_fixtures import run_symcli, sentence, symcli_cmd, write_glue_pair, write_imdb
 from typer.testing import CliRunner
 
-from symcli import data, embedding_cache
-from symcli.cli import app
-from symcli.encoders import MockEncoder
+from symcli.cli.app import app
+from symcli.datasets import download as data
+from symcli.embeddings import cache as embedding_cache
+from symcli.embeddings.encoders import MockEncoder
 
 BASE = {
     "name": "t",
@@ -189,9 +190,9 @@ def test_a_concurrent_embed_with_another_limit_never_changes_a_runs_rows(tmp_pat
 
 
 def test_a_cell_refuses_embeddings_that_changed_after_planning(tmp_path, mirror):
-    from symcli.cell_data import prepare_dataset
-    from symcli.config import load_config
-    from symcli.runs import execute_cell
+    from symcli.runs.cell_data import prepare_dataset
+    from symcli.runs.config import load_config
+    from symcli.runs.runner import execute_cell
 
     cfg = load_config(_write(tmp_path, BASE))
     prep = prepare_dataset(cfg, "imdb", lambda s: None)
@@ -254,7 +255,7 @@ def test_two_embeds_of_one_dataset_at_once(tmp_path, monkeypatch):
     mirror = tmp_path / "mirror"
     write_imdb(mirror, n_neg=100, n_pos=100, n_test=20)
     data.download("imdb", mirror=mirror)
-    from symcli.encoders import resolve_model
+    from symcli.embeddings.encoders import resolve_model
 
     spec = resolve_model("mock-16")
     cache = embedding_cache.EmbeddingCache.open(

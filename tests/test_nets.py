@@ -10,13 +10,13 @@ import torch
 from helpers import random_problem
 from typer.testing import CliRunner
 
-from symcli.cli import app
+from symcli.cli.app import app
+from symcli.core.numerics import rel_diff
 from symcli.lasso.dictionary import build_dictionary
 from symcli.lasso.directions import direction_set
 from symcli.lasso.network import network_objective, reconstruct
 from symcli.lasso.solvers import beta_max, solve
-from symcli.nets import MLP, TrainConfig, stationarity, train, train_parallel
-from symcli.numerics import rel_diff
+from symcli.nets.training import MLP, TrainConfig, stationarity, train, train_parallel
 
 
 def _lasso_net(X, y, depth, pins, frac=0.05, directions=("spanned",)):

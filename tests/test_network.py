@@ -7,11 +7,11 @@ import pytest
 import torch
 from helpers import random_problem
 
+from symcli.core.numerics import IDENTITY_RTOL, rel_diff
 from symcli.lasso.dictionary import build_dictionary
 from symcli.lasso.directions import direction_set
 from symcli.lasso.network import network_objective, predict, reconstruct
 from symcli.lasso.solvers import beta_max, solve
-from symcli.numerics import IDENTITY_RTOL, rel_diff
 
 
 @pytest.mark.parametrize("depth", [2, 3, 4])

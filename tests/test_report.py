@@ -23,13 +23,13 @@ from helpers import reseal
 from text_fixtures import sentence
 from typer.testing import CliRunner
 
-from symcli.cli import app
-from symcli.config import RunConfig
-from symcli.findings import CLAIM_OPTIMUM, VERDICTS
+from symcli.cli.app import app
 from symcli.lasso.features import psi
 from symcli.report import FINDING_KEYS, build_report
 from symcli.report.fitplots import cell_function, kink_offsets
-from symcli.runs import run_config
+from symcli.runs.config import RunConfig
+from symcli.runs.runner import run_config
+from symcli.science.findings import CLAIM_OPTIMUM, VERDICTS
 
 CHROMIUM = Path("/usr/bin/chromium")
 CONFIG = {

@@ -4,7 +4,7 @@ non-finite result), no traceback, nothing written; extreme-but-valid input gives
 The harness (`Case`, `CASES`, `refused`, `snapshot`, `write_inputs`) is generic: append cases for any
 command (run, download, embed, report, configs) to CASES, or call `refused` from a test of your own.
 A case runs the real entry point in a subprocess (`python -m symcli`), or with `inprocess=True` calls
-`symcli.cli.main` in this process (same argument parsing, printing and exit codes; no interpreter start).
+`symcli.cli.app.main` in this process (same argument parsing, printing and exit codes; no interpreter start).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import pytest
 from helpers import random_problem
 from typer.testing import CliRunner
 
-from symcli.cli import app
-from symcli.numerics import BETA_MIN_FRACTION, DATA_MAX, MAX_NET_WIDTH
+from symcli.cli.app import app
+from symcli.core.numerics import BETA_MIN_FRACTION, DATA_MAX, MAX_NET_WIDTH
 
 # ------------------------------------------------------------------------------------------- the harness
 
@@ -63,9 +63,9 @@ def _run_subprocess(args: list[str], env: dict | None, cwd: Path) -> tuple[int, 
 
 
 def _run_inprocess(args: list[str], env: dict | None, cwd: Path) -> tuple[int, str, str]:
-    """symcli.cli.main() with sys.argv = ['symcli', *args]; an escaping exception is returned as its traceback
+    """symcli.cli.app.main() with sys.argv = ['symcli', *args]; an escaping exception is returned as its traceback
     on stderr (exit code 1), which the assertions then reject."""
-    from symcli.cli import main
+    from symcli.cli.app import main
 
     out, err = io.StringIO(), io.StringIO()
     saved_env, saved_argv = dict(os.environ), sys.argv
@@ -365,11 +365,13 @@ def test_targets_no_feature_sees_give_z_zero(tmp_path):
 
 def test_json_never_holds_nan_or_infinity(tmp_path, monkeypatch):
     """A non-finite number that would reach --json is an error (exit 1, one line), never `NaN` output."""
-    import symcli.fit
+    import symcli.fit.lasso_fit
 
     X, y = random_problem(0, 12, 2)
     np.savez(tmp_path / "p.npz", X=X, y=y)
-    monkeypatch.setattr(symcli.fit, "fit", lambda *a, **k: {"objective": 1.0, "nets": [{"objective": math.nan}]})
+    monkeypatch.setattr(
+        symcli.fit.lasso_fit, "fit", lambda *a, **k: {"objective": 1.0, "nets": [{"objective": math.nan}]}
+    )
     res = CliRunner().invoke(app, ["fit", "--input", str(tmp_path / "p.npz"), "--beta", "0.1", "--json"])
     assert res.exit_code == 1
     lines = res.stderr.splitlines()
@@ -378,7 +380,7 @@ def test_json_never_holds_nan_or_infinity(tmp_path, monkeypatch):
 
 
 def test_first_nonfinite_paths():
-    from symcli.fit import first_nonfinite
+    from symcli.fit.lasso_fit import first_nonfinite
 
     assert first_nonfinite({"a": 1.0, "b": [1, {"c": None}], "s": "nan"}) is None
     assert first_nonfinite({"a": [0.0, {"b": np.float64("inf")}]}) == "a[1].b"
@@ -386,8 +388,8 @@ def test_first_nonfinite_paths():
 
 
 def test_width_bound_is_stated():
-    from symcli.errors import UserError
-    from symcli.nets import TrainConfig
+    from symcli.core.errors import UserError
+    from symcli.nets.training import TrainConfig
 
     TrainConfig(width=MAX_NET_WIDTH).validate()
     with pytest.raises(UserError, match=f"{MAX_NET_WIDTH:,}"):
@@ -404,9 +406,9 @@ def test_report_markdown_escapes_html_in_texts(tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from symcli.config import RunConfig
     from symcli.report import build_report
-    from symcli.runs import run_config
+    from symcli.runs.config import RunConfig
+    from symcli.runs.runner import run_config
 
     mirror = tmp_path / "mirror"
     n = 24

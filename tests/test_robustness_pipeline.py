@@ -1,7 +1,7 @@
 """Bad input to `run`, configs, `download`, `embed` and `report` is refused at the door: exit code 2 (1 for a
 fault of the environment), one line on stderr starting `error:`, no traceback, no file written or changed.
 
-Each case runs the real entry point (symcli.cli.main) in this process through the harness of
+Each case runs the real entry point (symcli.cli.app.main) in this process through the harness of
 tests/test_robustness.py, which snapshots every file and folder under the test's folder before and after."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import yaml
 from test_robustness import _run_inprocess, refused
 from text_fixtures import write_glue_pair, write_imdb
 
-from symcli import data
+from symcli.datasets import download as data
 
 GOOD = {
     "name": "t",
@@ -266,7 +266,7 @@ def test_results_or_data_path_that_is_a_file(tmp_path, monkeypatch, mirror, var)
 
 def test_full_disk_is_one_line_naming_the_path_exit_1(tmp_path, monkeypatch, mirror):
     """ENOSPC at the first file written (simulated): exit 1, one line naming the path, nothing half-written."""
-    from symcli import paths
+    from symcli.core import paths
 
     real = Path.write_bytes
 

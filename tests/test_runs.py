@@ -15,10 +15,10 @@ import yaml
 from text_fixtures import write_imdb
 from typer.testing import CliRunner
 
-from symcli.cli import app
-from symcli.config import load_config
-from symcli.errors import UserError
-from symcli.runs import TIME_COLUMNS
+from symcli.cli.app import app
+from symcli.core.errors import UserError
+from symcli.runs.config import load_config
+from symcli.runs.runner import TIME_COLUMNS
 
 CONFIG = {
     "name": "t",

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from helpers import random_problem
 
+from symcli.core.numerics import OBJECTIVE_RTOL, rel_diff
 from symcli.lasso.dictionary import build_dictionary
 from symcli.lasso.directions import direction_set
 from symcli.lasso.solvers import active_set_lasso, beta_max, solve
-from symcli.numerics import OBJECTIVE_RTOL, rel_diff
 
 SIZES = {1: 8, 2: 8, 3: 7}
 

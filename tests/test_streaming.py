@@ -15,9 +15,11 @@ import pytest
 from helpers import random_problem
 from typer.testing import CliRunner
 
-from symcli.cli import app
-from symcli.errors import UserError
-from symcli.fit import FitOptions, fit
+from symcli.cli.app import app
+from symcli.core.errors import UserError
+from symcli.core.numerics import OBJECTIVE_RTOL, rel_diff
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
 from symcli.lasso.dictionary import build_dictionary, dictionary_bytes
 from symcli.lasso.directions import direction_set
 from symcli.lasso.features import psi
@@ -25,8 +27,6 @@ from symcli.lasso.implicit import ImplicitDictionary
 from symcli.lasso.pricing import NumpyOps
 from symcli.lasso.solvers import beta_max, solve_fast
 from symcli.lasso.streaming import plan_streaming, solve_stream
-from symcli.numerics import OBJECTIVE_RTOL, rel_diff
-from symcli.problem import Problem
 
 # (depth, d, pins, N): both pin rules where the size allows
 CASES = [

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from symcli.evidence import nets_statistics
-from symcli.fit import FitOptions, fit
+from symcli.fit.lasso_fit import FitOptions, fit
+from symcli.fit.problem import Problem
 from symcli.lasso.features import psi
 from symcli.lasso.geometry import reflect
 from symcli.lasso.network import reconstruct
-from symcli.problem import Problem
-from symcli.symmetry import held_out_points, kinks_1d, network_symmetry, symmetry_error, unit_features
+from symcli.science.evidence import nets_statistics
+from symcli.science.symmetry import held_out_points, kinks_1d, network_symmetry, symmetry_error, unit_features
 
 X4 = np.array([[0.0], [2.0], [6.0], [7.0]])
 Y4 = np.array([0.0, 0.0, 3.0, 3.0])

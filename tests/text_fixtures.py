@@ -78,7 +78,7 @@ def write_mnli(mirror: Path) -> None:
 
 def symcli_cmd() -> list[str]:
     """The command line of the symcli entry point in this interpreter."""
-    return [sys.executable, "-c", "from symcli.cli import main; main()"]
+    return [sys.executable, "-c", "from symcli.cli.app import main; main()"]
 
 
 def run_symcli(args: list[str], env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """The activations of the parallel network (symcli.lasso.network.ParallelNet), written once for numpy arrays and
 torch tensors alike (only operators, abs() and .clip() are used), so the trained model and the numpy symmetry
-statistics (symcli.symmetry) share one forward pass.
+statistics (symcli.science.symmetry) share one forward pass.
 
 A unit i carries scalar pre-activations s_1 .. s_(L-1) (a chain after its first layer):
 

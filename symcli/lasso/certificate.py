@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from symcli.core.numerics import rng
 from symcli.lasso.features import (
     F1,
     F2,
@@ -37,7 +38,6 @@ from symcli.lasso.features import (
 from symcli.lasso.geometry import normalize
 from symcli.lasso.sphere import n_sphere_entries, sphere_max
 from symcli.lasso.sweep import Found, n_entries, scaled, sweep, sweep_all, tuple_vectors
-from symcli.numerics import rng
 
 #: Entries (tuples x points) processed at once by price().
 SWEEP_CHUNK = 2_000_000

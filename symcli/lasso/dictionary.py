@@ -10,7 +10,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from symcli.errors import UserError
+from symcli.core.errors import UserError
+from symcli.core.numerics import DEDUPE_RESOLUTION, OFFSET_EPS
+from symcli.core.sizes import human_bytes
 from symcli.lasso.directions import Directions
 from symcli.lasso.features import (
     FAMILIES,
@@ -21,8 +23,6 @@ from symcli.lasso.features import (
     n_vertices_per_direction,
     psi,
 )
-from symcli.numerics import DEDUPE_RESOLUTION, OFFSET_EPS
-from symcli.sizes import human_bytes
 
 PIN_RULES = ("paper", "all")
 #: Entries of the value matrix handled at once while building (bounds intermediate memory).

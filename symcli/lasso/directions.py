@@ -12,9 +12,9 @@ from itertools import combinations
 
 import numpy as np
 
-from symcli.errors import UserError
+from symcli.core.errors import UserError
+from symcli.core.numerics import rng
 from symcli.lasso.geometry import hyperplanes_through, normalize
-from symcli.numerics import rng
 
 DIRECTION_SETS = ("spanned", "axis", "grid", "random", "refined", "fallback")
 #: The sets a user can ask for (`refined` directions come from column generation, `fallback` ones are added

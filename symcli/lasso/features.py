@@ -16,7 +16,7 @@ from functools import cache
 
 import numpy as np
 
-from symcli.numerics import OFFSET_EPS
+from symcli.core.numerics import OFFSET_EPS
 
 FAMILIES = ("plane", "reflection", "midpoint")
 PLANE, REFLECTION, MIDPOINT = range(3)

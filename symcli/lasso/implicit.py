@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from symcli.errors import UserError
+from symcli.core.errors import UserError
+from symcli.core.numerics import DEDUPE_RESOLUTION, OFFSET_EPS
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, _unique_rows
 from symcli.lasso.directions import Directions
 from symcli.lasso.features import PLANE, REFLECTION, VertexSystem, data_scale, psi, vertex_systems
@@ -32,7 +33,6 @@ from symcli.lasso.pricing import (
     run,
     sorted_prices,
 )
-from symcli.numerics import DEDUPE_RESOLUTION, OFFSET_EPS
 
 
 def _order_dtype(N: int) -> np.dtype:

@@ -75,7 +75,7 @@ class ParallelNet(nn.Module):
 
     def arrays(self) -> dict:
         """The parameters as float64 numpy arrays, keyed W, b1, U, B, alpha, U2, alpha2 (None unless srelu),
-        with the activation: the arguments of symcli.symmetry.network_symmetry."""
+        with the activation: the arguments of symcli.science.symmetry.network_symmetry."""
         out = {k: getattr(self, k) for k in ("W", "b1", "U", "B", "alpha", "U2", "alpha2")}
         out = {k: None if p is None else p.detach().double().cpu().numpy() for k, p in out.items()}
         return out | {"activation": self.activation}

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import qr, qr_delete, solve_triangular
 
-from symcli.errors import UserError
-from symcli.numerics import BETA_MIN_FRACTION, KKT_TOL
+from symcli.core.errors import UserError
+from symcli.core.numerics import BETA_MIN_FRACTION, KKT_TOL
 
 #: `stream` (lasso/streaming.py) prices implicit dictionaries (lasso/implicit.py); on a materialised matrix it
 #: is `fast`.

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from symcli.errors import UserError
+from symcli.core.errors import UserError
+from symcli.core.numerics import KKT_TOL
 from symcli.lasso.dictionary import Dictionary, dictionary_bytes
 from symcli.lasso.directions import Directions
 from symcli.lasso.implicit import ImplicitDictionary
 from symcli.lasso.pricing import STREAM_MEMORY, NumpyOps, Pricing, pool_size
 from symcli.lasso.solvers import LassoResult, active_set_lasso, check_beta, single_thread_blas
-from symcli.numerics import KKT_TOL
 
 THREADS = int(os.environ.get("SYMCLI_THREADS", "0")) or None
 #: Coarse levels stop when no column of theirs has |A_j^T r| > beta (1 + COARSE_TOL): a warm start only.

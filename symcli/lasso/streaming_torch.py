@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from symcli.core.numerics import KKT_TOL
 from symcli.lasso.solvers import active_set_lasso
-from symcli.numerics import KKT_TOL
 
 
 def _torch():

@@ -18,8 +18,8 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from symcli.errors import UserError
-from symcli.paths import atomic_write_bytes, clean_stale, publish_dir, staging_dir
+from symcli.core.errors import UserError
+from symcli.core.paths import atomic_write_bytes, clean_stale, publish_dir, staging_dir
 from symcli.report.figures import make_figures
 from symcli.report.loading import load_cells, resolve_run
 from symcli.report.render import build_content, render_html, render_latex, render_markdown, tables_of

@@ -1,15 +1,15 @@
 """The report's opening tables: the findings (each claim per dataset and depth, observed vs null, p-value and
-verdict; rules in symcli.findings), the held-out scores beside their baselines, and each dataset's target."""
+verdict; rules in symcli.science.findings), the held-out scores beside their baselines, and each dataset's target."""
 
 from __future__ import annotations
 
 import math
 
-from symcli.ablation_findings import is_reference, lasso_rows
-from symcli.findings import ALPHA, Finding, findings
-from symcli.nulls import seed_interval
 from symcli.report.loading import Cell
 from symcli.report.tables import Col, Table
+from symcli.science.ablations import is_reference, lasso_rows
+from symcli.science.findings import ALPHA, Finding, findings
+from symcli.science.nulls import seed_interval
 
 
 def _ci(v: float | None, ci: tuple | None) -> str:

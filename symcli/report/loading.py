@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from symcli.errors import UserError
-from symcli.paths import results_dir, sha256_file
+from symcli.core.errors import UserError
+from symcli.core.paths import results_dir, sha256_file
 from symcli.report.tables import missing
 
 KEYS = ("dataset", "dim", "depth", "projection", "n_train", "beta_grid", "seed")
@@ -37,7 +37,7 @@ class Cell:
 
 def resolve_run(run: str | Path) -> Path:
     """The run folder of a path or name; UserError when it is missing or has no results.parquet."""
-    from symcli.runs import run_dir
+    from symcli.runs.runner import run_dir
 
     root = run_dir(str(run))
     if not root.is_dir():
@@ -67,7 +67,7 @@ def load_cells(root: Path) -> list[Cell]:
         raise UserError(f"cannot read {root / 'results.parquet'} ({type(e).__name__}: {e})") from None
     if df.empty or "cell" not in df.columns:
         raise UserError(f"{root / 'results.parquet'} lists no cells; run `symcli run CONFIG` first")
-    from symcli.runs import read_status
+    from symcli.runs.runner import read_status
 
     cells, names = [], {}
     for rec in df.to_dict("records"):
@@ -107,7 +107,7 @@ def load_cells(root: Path) -> list[Cell]:
 
 def raw_manifest(dataset: str | None, manifest_sha256: str | None) -> dict | None:
     """The manifest of the downloaded data when it is the one the cells were fitted on (same sha256), else None."""
-    from symcli.data import load_manifest, raw_dir
+    from symcli.datasets.download import load_manifest, raw_dir
 
     try:
         if dataset and sha256_file(raw_dir(dataset) / "manifest.json") == manifest_sha256:
@@ -120,7 +120,7 @@ def raw_manifest(dataset: str | None, manifest_sha256: str | None) -> dict | Non
 def _label_names(dataset: str | None, split: str | None, manifest_sha256: str | None) -> dict[int, str]:
     """{row id: label name} of the downloaded split the cells were fitted on; empty when that data is not here
     or has no label names."""
-    from symcli.data import load_split
+    from symcli.datasets.download import load_split
 
     names = (raw_manifest(dataset, manifest_sha256) or {}).get("label_names")
     try:

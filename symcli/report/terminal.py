@@ -39,7 +39,7 @@ class Overview:
 
 
 def overview(cells: list[Cell]) -> Overview:
-    from symcli.fit import GUARANTEES
+    from symcli.fit.lasso_fit import GUARANTEES
 
     got = [c.row.get("guarantee") for c in cells if c.done]
     counts = {g: got.count(g) for g in (*GUARANTEES, *sorted({str(x) for x in got} - set(GUARANTEES))) if g in got}

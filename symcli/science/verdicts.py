@@ -1,0 +1,132 @@
+"""The statistics of a finding: one row of the findings table (Finding), the verdict rule, the tested
+finding of a statistic against its null over a group of cells, and the paired test of two conditions.
+
+Every symmetry statistic S comes with its null `S_null` and a within-cell one-sided p-value `S_p`
+(symcli.science.nulls); a group's p-value is Fisher's combination of its cells' p-values, and observed and null are
+means over the group's cells with a 95% Student-t interval. Paired comparisons (a condition against a reference on
+the same seeds) use a one-sided paired t-test of the differences.
+
+Verdict rules (ALPHA = 0.05), for a statistic predicted to be above (or below) its null:
+
+- `supported`: the combined p-value < ALPHA and the mean observed value is on the predicted side of the mean null;
+- `not supported`: the mean observed value is not on the predicted side (equal counts as not) and p >= ALPHA;
+- `inconclusive`: anything else: on the predicted side but p >= ALPHA (too few seeds or too weak), or no cell
+  with the statistic (e.g. no trained networks).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from symcli.science.nulls import combine_pvalues, seed_interval
+
+ALPHA = 0.05
+VERDICTS = ("supported", "not supported", "inconclusive")
+
+
+@dataclass
+class Finding:
+    """One row of the findings table."""
+
+    claim: str
+    dataset: str
+    depth: int | None
+    observed: float | None
+    null: float | None
+    p_value: float | None
+    verdict: str
+    observed_ci: tuple[float, float] | None = None
+    null_ci: tuple[float, float] | None = None
+    cells: int = 0
+    test: str = ""
+    evidence: str = ""
+
+    def to_dict(self) -> dict:
+        """The fields, JSON-ready: NaN becomes None, intervals become lists."""
+
+        def clean(v):
+            if isinstance(v, tuple):
+                return [clean(x) for x in v]
+            return None if isinstance(v, float) and not math.isfinite(v) else v
+
+        return {k: clean(v) for k, v in asdict(self).items()}
+
+
+def num(v) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def fmt(x: float | None) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3f}"
+
+
+def verdict(observed: float | None, null: float | None, p: float | None, side: str) -> str:
+    """The rule of the module docstring for one tested statistic."""
+    if observed is None or null is None:
+        return "inconclusive"
+    beyond = observed > null if side == "greater" else observed < null
+    if beyond and p is not None and p < ALPHA:
+        return "supported"
+    if not beyond and (p is None or p >= ALPHA):
+        return "not supported"
+    return "inconclusive"
+
+
+def tested_finding(claim: str, dataset: str, depth: int | None, rows: list[dict], stat: str, side: str, test: str):
+    """Observed vs null of `stat` over rows (cells), Fisher-combined p-value and the verdict; None when no row
+    has the statistic."""
+    have = [r for r in rows if num(r.get(stat)) is not None and num(r.get(f"{stat}_null")) is not None]
+    if not have:
+        if any(num(r.get(f"{stat}_null")) is not None for r in rows):  # a null but nothing observed
+            reason = "nothing to measure in any cell (e.g. no trained unit's plane or nested kink cuts the data)"
+            return Finding(claim, dataset, depth, None, None, None, "inconclusive", test=test, evidence=reason)
+        return None
+    observed, null = [num(r[stat]) for r in have], [num(r[f"{stat}_null"]) for r in have]
+    p = combine_pvalues([num(r.get(f"{stat}_p")) for r in have])
+    test = f"{test}; one-sided within each cell, Fisher's method over {len(have)} cells"
+    return _compared(claim, dataset, depth, observed, null, p, side, test)
+
+
+def _compared(claim, dataset, depth, observed: list[float], null: list[float], p: float | None, side: str, test: str):
+    """The Finding of observed against null values over cells: their means with 95% intervals, p and the verdict."""
+    obs, nul = seed_interval(observed), seed_interval(null)
+    return Finding(
+        claim,
+        dataset,
+        depth,
+        obs[0],
+        nul[0],
+        p,
+        verdict(obs[0], nul[0], p, side),
+        (obs[1], obs[2]),
+        (nul[1], nul[2]),
+        len(observed),
+        test,
+    )
+
+
+def paired_p(diff: list[float], side: str) -> float | None:
+    """One-sided paired t-test that the mean of diff is above 0 (side 'greater') or below it ('less'); None with
+    fewer than 2 pairs; 0 or 1 when every difference is equal (no spread: the sign decides)."""
+    from scipy import stats
+
+    if len(diff) < 2:
+        return None
+    if max(diff) - min(diff) > 0:
+        return float(stats.ttest_1samp(diff, 0.0, alternative=side).pvalue)
+    beyond = diff[0] > 0 if side == "greater" else diff[0] < 0
+    return 0.0 if beyond else 1.0
+
+
+def paired_finding(claim: str, dataset: str, depth: int | None, pairs: list[tuple[float, float]], side: str, test: str):
+    """Observed (first) against reference (second) over paired cells: means with intervals, the paired one-sided
+    p-value of observed - reference on `side`, and the verdict; None without pairs."""
+    if not pairs:
+        return None
+    p = paired_p([a - b for a, b in pairs], side)
+    return _compared(claim, dataset, depth, [a for a, _ in pairs], [b for _, b in pairs], p, side, test)
