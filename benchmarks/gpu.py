@@ -67,12 +67,12 @@ def child_probe(spec: dict) -> dict:
 
 def child_embed(spec: dict) -> dict:
     """Encode the carried IMDB texts on one device until all are done or stop_at passes; vectors to spec['out']."""
-    from symcli.datasets.download import load_split
+    from symcli.datasets.dataset import resolve
     from symcli.embeddings.embed import AUTO_BATCH
     from symcli.embeddings.encoders import load_encoder, resolve_device, resolve_model
 
     device = resolve_device(spec["device"])
-    texts = load_split("imdb", "train")["text"].to_pylist()
+    texts = resolve("imdb").load_split("train")["text"].to_pylist()
     texts = [texts[i] for i in np.random.default_rng(0).permutation(len(texts))][: spec["n"]]
     bs = AUTO_BATCH[device]
     t0 = time.perf_counter()
@@ -245,7 +245,7 @@ def make_carry(carry: Path, shared: Path, n: int = 4096) -> None:
     import pyarrow.parquet as pq
     from safetensors.numpy import load_file, save_file
 
-    from symcli.datasets.download import column_array, stratified_subset, take_rows
+    from symcli.datasets.rows import column_array, stratified_subset, take_rows
 
     table = pq.read_table(shared / "data" / "imdb" / "train.parquet")
     (carry / "data" / "imdb").mkdir(parents=True, exist_ok=True)

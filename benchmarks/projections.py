@@ -8,7 +8,7 @@ embed_dataset, into --data-dir (its embedding cache makes re-runs cheap). Each d
 labelled evaluation split (validation; test for imdb) come from the local mirror, --limit rows each
 (label-stratified, seed 0); GLUE's unlabelled test splits are not embedded.
 
-Per dataset, n_train and seed: n_train training rows (symcli.datasets.download.stratified_subset(labels, n_train,
+Per dataset, n_train and seed: n_train training rows (symcli.datasets.rows.stratified_subset(labels, n_train,
 seed)) and --n-eval held-out rows of the evaluation split (stratified, same seed); targets +-1 (label 1 vs the
 rest) or the float label (stsb). Each projection (pca, random, sparse-sign, pls with the training targets) is
 fitted on the training rows only and projects both sets to d dimensions; the score is
@@ -66,6 +66,7 @@ def embed(name: str, args) -> tuple[dict, str, str, float]:
     import numpy as np
 
     from symcli.datasets import download as data
+    from symcli.datasets.dataset import resolve
     from symcli.embeddings.embed import embed_dataset
 
     src = args.mirror / name
@@ -77,7 +78,7 @@ def embed(name: str, args) -> tuple[dict, str, str, float]:
         if not link.is_symlink():
             link.symlink_to((src / f"{s}.parquet").resolve())
     try:
-        manifest = data.load_manifest(name)
+        manifest = resolve(name).manifest()
         fresh = manifest["limit"] == args.limit and manifest["source"].get("folder") == str(sub.resolve())
     except Exception:  # not downloaded yet, or damaged: download
         fresh = False
@@ -116,7 +117,7 @@ def evaluate(arrays: dict, task: str, split: str, args) -> dict:
     """{(n_train, key): [score per seed]}, key = 'majority', 'probe_full' or (kind, d)."""
     import numpy as np
 
-    from symcli.datasets.download import stratified_subset
+    from symcli.datasets.rows import stratified_subset
     from symcli.projections import Projection
     from symcli.science.baselines import majority_score, probe_score
 

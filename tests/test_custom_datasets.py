@@ -26,8 +26,8 @@ from symcli.core.errors import UserError
 from symcli.core.paths import RUN_NAME
 from symcli.datasets import custom as custom_data
 from symcli.datasets import download as data
+from symcli.datasets.dataset import resolve
 from symcli.datasets.ids import parse_custom
-from symcli.datasets.registry import get_spec, target_line
 from symcli.runs.config import Cell, RunConfig, load_config
 
 SCHEMA = ["text", "text_pair", "label", "idx"]
@@ -110,7 +110,7 @@ def test_csv_and_jsonl_with_string_labels_through_download_embed_fit_run_and_rep
     assert m["task"] == "classification" and m["columns"] == {"text": "review", "text_pair": None, "label": "sentiment"}
     assert m["splits"]["train"]["labels"] == {"0": 20, "1": 40} and m["train_source"] == "train"
     assert m["splits"]["train"]["source_files"] == [{"path": "reviews.csv", "sha256": data.sha256_file(csv_path)}]
-    raw = data.raw_dir(f"file:{csv_path}")
+    raw = resolve(f"file:{csv_path}").raw_dir
     assert re.fullmatch(r"reviews-[0-9a-f]{8}", raw.name) and raw.parent == tmp_path / "data" / "raw" / "file"
     t = pq.read_table(raw / "train.parquet")
     assert t.column_names == SCHEMA and t["text"].to_pylist()[:2] == [sentence(0), sentence(1)]
@@ -164,7 +164,7 @@ def test_run_config_redownloads_when_its_column_options_change(tmp_path):
     csv_path = write_csv(tmp_path / "reviews.csv")
     m = cli_json("download", f"file:{csv_path}", "--text-column", "review", "--label-column", "stars")
     assert m["task"] == "regression" and m["label_names"] is None and m["splits"]["train"]["labels"]["max"] == 4.5
-    assert target_line(get_spec(f"file:{csv_path}")).startswith("the float label 'stars' as it is (regression)")
+    assert resolve(f"file:{csv_path}").target_line().startswith("the float label 'stars' as it is (regression)")
     cfg = RunConfig.model_validate(
         {
             "name": "redo",
@@ -178,7 +178,7 @@ def test_run_config_redownloads_when_its_column_options_change(tmp_path):
     lines: list[str] = []
     prepare_dataset(cfg, f"file:{csv_path}", lines.append)
     assert any("again (its column options in the config changed)" in s for s in lines), lines
-    assert data.load_manifest(f"file:{csv_path}")["task"] == "classification"
+    assert resolve(f"file:{csv_path}").manifest()["task"] == "classification"
     lines.clear()
     prepare_dataset(cfg, f"file:{csv_path}", lines.append)  # unchanged options: no download
     assert not any(s.startswith("downloading") for s in lines), lines
@@ -235,7 +235,7 @@ def test_hub_dataset_in_the_datasets_cache_loads_offline_by_its_id(tmp_path):
     m = cli_json("download", "hf:owner/name", "--text-column", "sentence", "--label-column", "lab")
     assert m["source"]["kind"] == "hub" and m["source"]["from_cache"] is True
     assert (m["source"]["repo_id"], m["source"]["revision"], m["pinned"]["revision"]) == ("owner/name", SHA, SHA)
-    assert data.raw_dir("hf:owner/name") == tmp_path / "data" / "raw" / "hf" / "owner__name"
+    assert resolve("hf:owner/name").raw_dir == tmp_path / "data" / "raw" / "hf" / "owner__name"
     assert m["splits"]["train"]["labels"] == {"0": 10, "1": 10}
     # a pinned revision must be the cached one
     r = cli("download", "hf:owner/name", "--text-column", "sentence", "--label-column", "lab", "--revision", SHA[:8])
@@ -247,7 +247,9 @@ def test_hub_dataset_in_the_datasets_cache_loads_offline_by_its_id(tmp_path):
         inprocess=True,
     )
     m = cli_json("download", "hf:owner/name:default", "--text-column", "sentence", "--label-column", "lab")
-    assert data.raw_dir("hf:owner/name:default").name == "owner__name__default" and m["source"]["config"] == "default"
+    assert (
+        resolve("hf:owner/name:default").raw_dir.name == "owner__name__default" and m["source"]["config"] == "default"
+    )
     assert cli_json("embed", "hf:owner/name", "--model", "mock-16")["texts"] == 20
 
 
@@ -395,11 +397,11 @@ def test_label_kinds(tmp_path):
     assert m["label_names"] == {"0": "false", "1": "true"} and m["splits"]["train"]["labels"] == {"0": 1, "1": 2}
     m = labels_of(pa.array(["b", None, "a", "b"]), "strings")  # a missing string label is no label
     assert m["label_mapping"] == {"a": 0, "b": 1} and m["splits"]["train"]["labels"] == {"-1": 1, "0": 1, "1": 2}
-    t = pq.read_table(data.raw_dir(f"file:{tmp_path / 'strings.parquet'}") / "train.parquet")
+    t = pq.read_table(resolve(f"file:{tmp_path / 'strings.parquet'}").raw_dir / "train.parquet")
     assert t["label"].to_pylist() == [1, -1, 0, 1]
     m = labels_of(pa.array([0.25, 1.5, 3.0], pa.float64()), "floats")
     assert m["task"] == "regression" and m["label_kind"] == "regression"
-    t = pq.read_table(data.raw_dir(f"file:{tmp_path / 'floats.parquet'}") / "train.parquet")
+    t = pq.read_table(resolve(f"file:{tmp_path / 'floats.parquet'}").raw_dir / "train.parquet")
     assert str(t.schema.field("label").type) == "float" and np.allclose(t["label"].to_numpy(), [0.25, 1.5, 3.0])
     with pytest.raises(UserError, match="every label of 'y' in split train is '2.5'"):
         labels_of(pa.array([2.5, 2.5]), "flat")

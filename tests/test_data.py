@@ -20,6 +20,9 @@ from typer.testing import CliRunner
 from symcli.cli.app import app
 from symcli.core.errors import UserError
 from symcli.datasets import download as data
+from symcli.datasets.dataset import resolve
+from symcli.datasets.registry import GLUE_REVISION, IMDB_REVISION, REGISTRY
+from symcli.datasets.rows import stratified_subset
 
 SCHEMA = ["text", "text_pair", "label", "idx"]
 
@@ -60,7 +63,7 @@ def test_download_imdb_fixture_gives_common_schema_and_manifest(tmp_path, mirror
     assert train["label"].to_pylist() == [0] * 30 + [1] * 10
     m = json.loads((out / "manifest.json").read_text())
     assert m["source"]["kind"] == "mirror" and m["source"]["mirror"] == str(mirror.resolve())
-    assert m["pinned"]["revision"] == data.IMDB_REVISION
+    assert m["pinned"]["revision"] == IMDB_REVISION
     assert m["splits"]["train"]["labels"] == {"0": 30, "1": 10}
     assert m["splits"]["test"]["rows"] == 12
     for split in ("train", "test"):
@@ -122,13 +125,13 @@ def test_limit_is_stratified_and_reproducible(tmp_path, mirror):
 
 def test_stratified_subset_rules():
     labels = np.array([0] * 7 + [1] * 2 + [2] * 1)
-    idx = data.stratified_subset(labels, 5, seed=0)
+    idx = stratified_subset(labels, 5, seed=0)
     assert np.all(np.diff(idx) > 0) and len(idx) == 5
     assert np.bincount(labels[idx], minlength=3).tolist() == [4, 1, 0]  # 3.5, 1.0, 0.5: remainders .5 tie -> label 0
-    assert np.array_equal(data.stratified_subset(labels, 5, seed=0), idx)
-    assert np.array_equal(data.stratified_subset(labels, 50, seed=0), np.arange(10))
+    assert np.array_equal(stratified_subset(labels, 5, seed=0), idx)
+    assert np.array_equal(stratified_subset(labels, 50, seed=0), np.arange(10))
     y = np.linspace(0, 5, 100)
-    sub = data.stratified_subset(y, 10, seed=1)
+    sub = stratified_subset(y, 10, seed=1)
     assert np.histogram(y[sub], bins=[0, 1, 2, 3, 4, 5.01])[0].tolist() == [2, 2, 2, 2, 2]
 
 
@@ -201,11 +204,11 @@ def test_failed_download_leaves_previous_copy_intact(tmp_path, mirror):
 
 
 def test_get_spec_and_registry():
-    assert set(data.REGISTRY) == {"imdb"} | {f"glue/{t}" for t in "cola sst2 mrpc qqp stsb mnli qnli rte wnli".split()}
-    assert data.get_spec("SST2").name == "glue/sst2"
-    assert data.get_spec("glue/qnli").pair_field == "sentence"
+    assert set(REGISTRY) == {"imdb"} | {f"glue/{t}" for t in "cola sst2 mrpc qqp stsb mnli qnli rte wnli".split()}
+    assert resolve("SST2").spec().name == "glue/sst2"
+    assert resolve("glue/qnli").spec().pair_field == "sentence"
     with pytest.raises(UserError, match="unknown dataset"):
-        data.get_spec("glue/ax")
+        resolve("glue/ax").spec()
 
 
 def test_shared_mirror_sst2(tmp_path, shared_dir):
@@ -252,10 +255,10 @@ def test_hub_path_fetches_the_config_files_at_the_pinned_revision(tmp_path, mirr
     monkeypatch.setattr(hf, "HfApi", Api)
     monkeypatch.setattr(hf, "hf_hub_download", fake_download)
     m = data.download("glue/mrpc")
-    assert m["source"] == {"kind": "hub", "repo_id": "nyu-mll/glue", "config": "mrpc", "revision": data.GLUE_REVISION}
-    assert calls[0] == ("list", "nyu-mll/glue", "dataset", data.GLUE_REVISION)
+    assert m["source"] == {"kind": "hub", "repo_id": "nyu-mll/glue", "config": "mrpc", "revision": GLUE_REVISION}
+    assert calls[0] == ("list", "nyu-mll/glue", "dataset", GLUE_REVISION)
     assert calls[1:] == [
-        ("get", "nyu-mll/glue", f"mrpc/{s}-00000-of-00001.parquet", data.GLUE_REVISION)
+        ("get", "nyu-mll/glue", f"mrpc/{s}-00000-of-00001.parquet", GLUE_REVISION)
         for s in ("train", "validation", "test")
     ]
     assert {s: v["rows"] for s, v in m["splits"].items()} == {"train": 24, "validation": 8, "test": 6}

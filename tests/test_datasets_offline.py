@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from symcli.cli.app import app
 from symcli.core.errors import UserError
 from symcli.datasets import download as data
-from symcli.datasets.registry import REGISTRY, get_spec, target_line, targets
+from symcli.datasets.dataset import resolve
+from symcli.datasets.registry import REGISTRY, targets
 
 NO_TRAIN = {"glue/qnli": "validation", "glue/qqp": "validation", "glue/mnli": "validation_matched"}
 DOWNLOAD_LIMIT, EMBED_LIMIT = 60, 6
@@ -48,7 +49,7 @@ def _mirror_rows(root: Path, name: str) -> dict[str, int]:
     folder = root / name
     return {
         s: pq.ParquetFile(folder / f"{s}.parquet").metadata.num_rows
-        for s in get_spec(name).splits
+        for s in resolve(name).spec().splits
         if (folder / f"{s}.parquet").is_file()
     }
 
@@ -61,7 +62,7 @@ def test_every_dataset_downloads_and_embeds_offline_from_the_mirror(tmp_path, mi
     assert {s: (v["rows"], v["source_rows"]) for s, v in m["splits"].items()} == {
         s: (min(DOWNLOAD_LIMIT, n), n) for s, n in source.items()
     }
-    assert m["missing_splits"] == [s for s in get_spec(name).splits if s not in source]
+    assert m["missing_splits"] == [s for s in resolve(name).spec().splits if s not in source]
     if name in NO_TRAIN:
         assert "train" in m["missing_splits"] and m["train_source"] == NO_TRAIN[name]
         assert m["train_source_note"] == (
@@ -71,14 +72,14 @@ def test_every_dataset_downloads_and_embeds_offline_from_the_mirror(tmp_path, mi
     else:
         assert "train" in m["splits"] and m["train_source"] == "train"
         assert m["train_source_note"].startswith("runs draw training rows from train and held-out rows from ")
-    raw = data.raw_dir(name)
+    raw = resolve(name).raw_dir
     assert sorted(p.name for p in raw.glob("*.parquet")) == sorted(f"{s}.parquet" for s in source)
 
     e = cli_json("embed", name, "--model", "all-MiniLM-L6-v2", "--limit", EMBED_LIMIT, "--max-length", 32)
     assert (e["dim"], e["texts"], e["source"]) == (384, EMBED_LIMIT * len(source), "mirror")
     out = Path(e["output"])
     meta = json.loads((out / "meta.json").read_text())
-    assert list(meta["splits"]) == list(source) and meta["pair_input"] == get_spec(name).is_pair
+    assert list(meta["splits"]) == list(source) and meta["pair_input"] == resolve(name).spec().is_pair
     for split in source:
         X = np.load(out / f"{split}.npy")
         assert X.shape == (EMBED_LIMIT, 384) and np.allclose(np.linalg.norm(X, axis=1), 1.0, atol=1e-4)
@@ -99,12 +100,12 @@ def test_datasets_that_should_have_train_still_require_it(tmp_path):
 
 
 def test_target_lines_match_the_label_names_and_targets():
-    assert target_line(get_spec("sst2")) == "label 1 (positive) -> +1, label 0 (negative) -> -1; score = accuracy"
-    assert target_line(get_spec("qnli")).startswith("label 1 (not_entailment) -> +1, label 0 (entailment) -> -1")
-    assert target_line(get_spec("wnli")).startswith("label 1 (entailment) -> +1, label 0 (not_entailment) -> -1")
-    assert target_line(get_spec("stsb")).startswith("similarity score 0-5 (regression")
-    assert "score = R^2 (Spearman also reported)" in target_line(get_spec("stsb"))
-    mnli = target_line(get_spec("mnli"))
+    assert resolve("sst2").target_line() == "label 1 (positive) -> +1, label 0 (negative) -> -1; score = accuracy"
+    assert resolve("qnli").target_line().startswith("label 1 (not_entailment) -> +1, label 0 (entailment) -> -1")
+    assert resolve("wnli").target_line().startswith("label 1 (entailment) -> +1, label 0 (not_entailment) -> -1")
+    assert resolve("stsb").target_line().startswith("similarity score 0-5 (regression")
+    assert "score = R^2 (Spearman also reported)" in resolve("stsb").target_line()
+    mnli = resolve("mnli").target_line()
     assert mnli.startswith("entailment (+1) vs neutral or contradiction (-1)") and "triple" in mnli
     # mnli's reduction does not depend on which labels a small subset happens to hold
     assert targets(np.array([0, 1, 1]), "classification", 3).tolist() == [1.0, -1.0, -1.0]
@@ -134,7 +135,7 @@ def test_load_cell_data_without_train_draws_disjoint_rows_from_validation(tmp_pa
     assert isinstance(cd, CellData)
     f = cd.facts
     assert (f["train_split"], f["test_split"]) == ("validation", "validation (held-out rows, disjoint from training)")
-    assert f["target"] == target_line(get_spec("qnli"))
+    assert f["target"] == resolve("qnli").target_line()
     assert cd.problem.X.shape == (24, 2) and cd.problem.X_test.shape == (30, 2)
     assert cd.E_train.shape == (24, 16) and cd.E_test.shape == (30, 16) and cd.E_train.dtype == np.float64
 
@@ -151,7 +152,7 @@ def test_load_cell_data_without_train_draws_disjoint_rows_from_validation(tmp_pa
     assert cd.problem.y_test.tolist() == np.where(labels[test_pos] == 1, 1.0, -1.0).tolist()
     assert abs(int((cd.problem.y > 0).sum()) - 12) <= 1  # label-stratified (validation is about half and half)
     # the texts of the training rows are those of the validation split's raw rows
-    table = data.load_split("glue/qnli", "validation")
+    table = resolve("glue/qnli").load_split("validation")
     by_idx = dict(zip(table["idx"].to_pylist(), table["text"].to_pylist(), strict=True))
     assert cd.texts == [by_idx[i] for i in f["train_rows"]] and all(cd.texts)
     # seeded: the same cell again gives the same rows
@@ -178,7 +179,7 @@ def test_stsb_and_mnli_cells_run_end_to_end_on_mirror_rows(tmp_path, mirror, mod
     for name, folder in cells.items():
         assert json.loads((folder / "status.json").read_text())["status"] == "done"
         m = json.loads((folder / "metrics.json").read_text())
-        assert m["data"]["target"] == target_line(get_spec(name))
+        assert m["data"]["target"] == resolve(name).target_line()
         if name == "glue/stsb":
             assert np.isfinite(m["test_mse"]) and "test_accuracy" not in m
             assert (m["data"]["train_split"], m["data"]["test_split"]) == ("train", "validation")

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from symcli.cli.app import app
 from symcli.datasets import download as data
+from symcli.datasets.dataset import resolve
 from symcli.embeddings import cache as embedding_cache
 from symcli.embeddings.encoders import MockEncoder
 
@@ -261,7 +262,7 @@ def test_two_embeds_of_one_dataset_at_once(tmp_path, monkeypatch):
     cache = embedding_cache.EmbeddingCache.open(
         tmp_path / "data" / "cache" / "embeddings", [spec.model_id, spec.revision, spec.pooling, None, "fp32"]
     )
-    texts = data.load_split("imdb", "train")["text"].to_pylist()[:128]
+    texts = resolve("imdb").load_split("train")["text"].to_pylist()[:128]
     key = cache.key_fn()
     vecs = MockEncoder(16).encode(texts, None, 8)
     for s in range(0, 128, 2):  # 64 shards: the next shard written makes a compaction due
@@ -272,7 +273,7 @@ def test_two_embeds_of_one_dataset_at_once(tmp_path, monkeypatch):
     outs = [p.communicate(timeout=300) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
     out = Path(json.loads(outs[0][0])["output"])
-    expected = MockEncoder(16).encode(data.load_split("imdb", "train")["text"].to_pylist(), None, 8)
+    expected = MockEncoder(16).encode(resolve("imdb").load_split("train")["text"].to_pylist(), None, 8)
     np.testing.assert_array_equal(np.load(out / "train.npy"), expected)
 
 
@@ -356,7 +357,7 @@ def test_damaged_raw_parquet_is_refused_by_embed_and_downloaded_again_by_run(tmp
     ok = _invoke("run", run_copy, "--force", "--json")
     assert ok.exit_code == 0, ok.output
     assert "downloading imdb again" in ok.stderr
-    assert data.raw_problems("imdb") == []
+    assert resolve("imdb").problems() == []
 
 
 @pytest.mark.parametrize("how", ["truncated", "altered"])
@@ -373,7 +374,7 @@ def test_damaged_cache_shard_is_dropped_and_its_texts_embedded_again(tmp_path, r
     )
     assert after["embedded"] == min(rows, after["texts"]) > 0
     X = np.load(Path(after["output"]) / "train.npy")
-    raw = data.load_split("imdb", "train")
+    raw = resolve("imdb").load_split("train")
     idx = np.load(Path(after["output"]) / "train.idx.npy")
     texts = dict(zip(raw["idx"].to_pylist(), raw["text"].to_pylist(), strict=True))
     np.testing.assert_array_equal(X, MockEncoder(16).encode([texts[int(i)] for i in idx], None, 8))

@@ -5,6 +5,7 @@ Bad input raises UserError, printed as one line `error: ...` with exit code 2.
 
 from __future__ import annotations
 
+import functools
 import json
 from enum import Enum
 from typing import Annotated
@@ -92,7 +93,7 @@ def download(
 ) -> None:
     """Download a dataset into $SYMCLI_DATA_DIR/raw/<dataset>/<split>.parquet (text, text_pair, label, idx)."""
     from symcli.datasets.custom import download_any
-    from symcli.datasets.download import raw_dir
+    from symcli.datasets.dataset import resolve
 
     options = {
         "text_column": text_column,
@@ -102,8 +103,9 @@ def download(
         "revision": revision,
     }
     try:
+        ds = resolve(dataset)
         manifest = download_any(
-            dataset,
+            ds,
             mirror=mirror or None,
             limit=limit,
             seed=seed,
@@ -131,7 +133,7 @@ def download(
         typer.echo("  labels: " + ", ".join(f"{k} -> {v}" for k, v in manifest["label_mapping"].items()))
     elif manifest.get("label_kind") == "classlabel":
         typer.echo("  labels: " + ", ".join(f"{v} -> {k}" for k, v in manifest["label_names"].items()))
-    typer.echo(f"written to {raw_dir(manifest['dataset'])}")
+    typer.echo(f"written to {ds.raw_dir}")
 
 
 def embed(
@@ -166,6 +168,11 @@ def embed(
     """Embed every split of a downloaded dataset into $SYMCLI_DATA_DIR/embeddings/<dataset>/<model>/ (cached)."""
     from symcli.embeddings.embed import embed_dataset, parse_batch_size
 
+    fill_cache = None
+    if backend == Backend.ray:  # the runner's Ray module encodes what the cache lacks; embed stays local
+        from symcli.runs.distributed import fill_cache_ray
+
+        fill_cache = functools.partial(fill_cache_ray, address=address)
     try:
         result = embed_dataset(
             dataset,
@@ -177,8 +184,7 @@ def embed(
             seed=seed,
             pooling=pooling.value,
             revision=revision,
-            backend=backend.value,
-            address=address,
+            fill_cache=fill_cache,
         )
     except UserError as e:
         fail(e)

@@ -19,7 +19,6 @@ replaces raw/<folder>/ only when complete (symcli.datasets.download).
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import tempfile
@@ -31,26 +30,21 @@ import numpy as np
 
 from symcli.core.errors import UserError
 from symcli.core.paths import sha256_file
-from symcli.datasets.download import (
-    _normalise,
-    column_array,
-    hub_offline_reason,
-    raw_dir,
-    write_raw,
-)
+from symcli.datasets.dataset import OPTION_KEYS, Dataset, resolve
+from symcli.datasets.download import _normalise, hub_offline_reason, write_raw
 from symcli.datasets.download import download as download_registered
-from symcli.datasets.ids import SPLITS, CustomId, is_custom, parse_custom, parse_split_map
+from symcli.datasets.ids import SPLITS, CustomId, parse_split_map
 from symcli.datasets.registry import DatasetSpec
+from symcli.datasets.rows import column_array
 
 FORMATS = {".csv": ("csv", {}), ".tsv": ("csv", {"sep": "\t"}), ".jsonl": ("json", {}), ".json": ("json", {})}
 FORMATS |= {".ndjson": ("json", {}), ".parquet": ("parquet", {})}
-OPTION_KEYS = ("text_column", "label_column", "text_pair_column", "split_map", "revision")
 _HEX = re.compile(r"[0-9a-f]{7,40}")
 TRUE = ("1", "true", "yes", "on")
 
 
 def download_any(
-    dataset: str,
+    dataset: str | Dataset,
     mirror: str | Path | None = None,
     limit: int | None = None,
     seed: int = 0,
@@ -59,36 +53,20 @@ def download_any(
 ) -> dict:
     """symcli.datasets.download.download for registered datasets; download_custom for hf:/file: ids, with
     `options` (keys of OPTION_KEYS) or, when None, the options of its last download."""
-    if not is_custom(dataset):
+    ds = resolve(dataset)
+    if not ds.is_custom:
         if options and any(v is not None for v in options.values()):
             given = ", ".join(f"--{k.replace('_', '-')}" for k, v in options.items() if v is not None)
-            raise UserError(f"{given}: only for hf:... and file:... datasets; the columns of {dataset} are fixed")
-        return download_registered(dataset, mirror=mirror, limit=limit, seed=seed, log=log)
+            raise UserError(f"{given}: only for hf:... and file:... datasets; the columns of {ds.id} are fixed")
+        return download_registered(ds, mirror=mirror, limit=limit, seed=seed, log=log)
     if options is None:
-        options = recorded_options(dataset)
+        options = ds.recorded_options()
     if not options or not options.get("text_column") or not options.get("label_column"):
-        name = parse_custom(dataset).id
         raise UserError(
-            f"{name} needs --text-column COL and --label-column COL (in a run config: datasets: "
-            f"{{{name!r}: {{text_column: COL, label_column: COL}}}})"
+            f"{ds.id} needs --text-column COL and --label-column COL (in a run config: datasets: "
+            f"{{{ds.id!r}: {{text_column: COL, label_column: COL}}}})"
         )
-    return download_custom(dataset, limit=limit, seed=seed, log=log, **{k: options.get(k) for k in OPTION_KEYS})
-
-
-def recorded_options(dataset: str) -> dict | None:
-    """The column options of a custom dataset's download (from its manifest), or None when there is none."""
-    try:
-        m = json.loads((raw_dir(dataset) / "manifest.json").read_text())
-        return {k: m["options"][k] for k in OPTION_KEYS}
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def options_changed(dataset: str, options: dict) -> bool:
-    """True when a downloaded custom dataset was written with other column options than `options`."""
-    old = recorded_options(dataset)
-    new = {k: options.get(k) for k in OPTION_KEYS} | {"split_map": parse_split_map(options.get("split_map"))}
-    return old is not None and old != new
+    return download_custom(ds, limit=limit, seed=seed, log=log, **{k: options.get(k) for k in OPTION_KEYS})
 
 
 # ---------------------------------------------------------------------------------------------- loading
@@ -332,7 +310,7 @@ def _check_spread(cid: CustomId, table, split: str, col: str, names: list | None
 
 
 def download_custom(
-    dataset: str,
+    dataset: str | Dataset,
     text_column: str,
     label_column: str,
     text_pair_column: str | None = None,
@@ -344,7 +322,10 @@ def download_custom(
 ) -> dict:
     """Load an hf: or file: dataset through `datasets`, check its columns and labels, and write every mapped
     split to raw/<folder>/<split>.parquet in the raw schema with manifest.json; returns the manifest."""
-    cid = parse_custom(dataset)
+    ds = resolve(dataset)
+    cid = ds.custom
+    if cid is None:
+        raise UserError(f"{ds.id} is a registered dataset: download it with `{ds.download_hint}`")
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be a positive number of rows, got {limit}")
     if seed < 0:
@@ -407,7 +388,7 @@ def download_custom(
             },
         }
         files = {s: source_files.get(chosen[s], []) for s in tables}
-        return write_raw(spec, tables, record, [], files, limit, seed)
+        return write_raw(ds, spec, tables, record, [], files, limit, seed)
 
 
 def _table(columns: dict):

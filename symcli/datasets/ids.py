@@ -4,7 +4,7 @@ folder written by `datasets`' save_to_disk). Parsing only: no I/O, no imports of
 
 Each id has a canonical form (file paths made absolute) and a folder under raw/ and embeddings/ that is a safe
 relative path: raw/hf/OWNER__NAME[__CONFIG] and raw/file/<stem>-<hash8> (hash8: sha256 of the absolute path).
-Its slug (the folder with '/' -> '-') names results cells.
+symcli.datasets.dataset.resolve turns an id into a Dataset, whose slug (the folder, '/' -> '-') names cells.
 """
 
 from __future__ import annotations
@@ -33,11 +33,6 @@ class CustomId:
     repo_id: str | None = None
     config: str | None = None
     path: Path | None = None
-
-    @property
-    def slug(self) -> str:
-        """The folder as one path component (results cell names): 'hf-owner__name', 'file-x-1a2b3c4d'."""
-        return self.folder.replace("/", "-")
 
 
 def is_custom(dataset: str) -> bool:
@@ -69,11 +64,6 @@ def parse_custom(dataset: str) -> CustomId:
         digest = hashlib.sha256(str(path).encode()).hexdigest()[:8]
         return CustomId("file", f"{FILE_PREFIX}{path}", f"file/{stem}-{digest}", path=path)
     raise UserError(f"dataset id {dataset!r} is neither {FORMS}")
-
-
-def dataset_slug(dataset: str) -> str:
-    """A filesystem-safe name of a dataset for folder names: 'glue-sst2', 'hf-owner__name', 'file-x-1a2b3c4d'."""
-    return parse_custom(dataset).slug if is_custom(dataset) else dataset.replace("/", "-")
 
 
 def parse_split_map(value: str | dict | None) -> dict[str, str] | None:

@@ -11,21 +11,19 @@ Targets (targets() and target_line() say the same thing): two classes -> label 1
 mnli's three classes -> entailment (label 0) is +1, neutral and contradiction are -1; stsb -> the 0-5 score.
 
 Custom ids (symcli.datasets.ids: hf:OWNER/NAME[:CONFIG], file:PATH) are not in the registry: their spec is read
-from the manifest their download wrote (columns, label names, splits); they follow the same split rule, with
-train required, and the same targets (label names in the order of their ids; float labels are regression).
+(symcli.datasets.dataset) from the manifest their download wrote (columns, label names, splits); they follow the
+same split rule, with train required, and the same targets (label names in the order of their ids; float labels are
+regression).
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
 
 from symcli.core.errors import UserError
-from symcli.core.paths import data_dir
-from symcli.datasets.ids import FORMS, is_custom, parse_custom
 
 IMDB_REPO, IMDB_REVISION = "stanfordnlp/imdb", "e6281661ce1c48d982bc483cf8a173c1bbeb5d31"
 GLUE_REPO, GLUE_REVISION = "nyu-mll/glue", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c"
@@ -54,11 +52,6 @@ class DatasetSpec:
     train_fallback: str | None = None
     folder: str | None = None  # custom ids: the folder under raw/ (registered datasets: their name)
     label_field: str = "label"
-
-    @property
-    def raw_folder(self) -> str:
-        """The folder under raw/ and embeddings/: the name of a registered dataset, hf/..., file/... otherwise."""
-        return self.folder or self.name
 
     @property
     def is_custom(self) -> bool:
@@ -107,62 +100,6 @@ REGISTRY: dict[str, DatasetSpec] = {
         _glue("wnli", "sentence1", "sentence2", ("not_entailment", "entailment")),
     )
 }
-
-
-def get_spec(dataset: str) -> DatasetSpec:
-    """The registry entry of a dataset name ('imdb', 'glue/sst2'; 'sst2' alone is accepted too), or for a custom
-    id (hf:..., file:...) the spec recorded in its download's manifest (UserError when not downloaded)."""
-    if is_custom(dataset):
-        return _custom_spec(dataset)
-    name = dataset.strip().lower()
-    if name in REGISTRY:
-        return REGISTRY[name]
-    if f"glue/{name}" in REGISTRY:
-        return REGISTRY[f"glue/{name}"]
-    raise UserError(f"unknown dataset {dataset!r}; choose one of: {', '.join(REGISTRY)}, or {FORMS}")
-
-
-def canonical_name(dataset: str) -> str:
-    """The canonical name of a dataset, without reading any file: 'glue/sst2' for 'sst2', the canonical id of a
-    custom one (file paths made absolute). UserError for unknown names and malformed ids."""
-    return parse_custom(dataset).id if is_custom(dataset) else get_spec(dataset).name
-
-
-def raw_folder(dataset: str) -> str:
-    """The folder of a dataset under raw/ and embeddings/ (relative), without reading any file."""
-    return parse_custom(dataset).folder if is_custom(dataset) else get_spec(dataset).name
-
-
-def download_hint(dataset: str) -> str:
-    """The command that downloads `dataset` (custom ids need their column options)."""
-    name = canonical_name(dataset)
-    return f"symcli download {name}" + (" --text-column COL --label-column COL" if is_custom(name) else "")
-
-
-def _custom_spec(dataset: str) -> DatasetSpec:
-    cid = parse_custom(dataset)
-    path = data_dir() / "raw" / cid.folder / "manifest.json"
-    if not path.is_file():
-        raise UserError(f"{cid.id} is not downloaded under {path.parent}; run `{download_hint(cid.id)}` first")
-    try:
-        m = json.loads(path.read_text())
-        cols, names = m["columns"], m["label_names"]
-        if m["dataset"] != cid.id:
-            raise UserError(f"{path.parent} holds {m['dataset']}, not {cid.id}; move it aside and download again")
-        return DatasetSpec(
-            name=cid.id,
-            repo_id=cid.repo_id or str(cid.path),
-            config=cid.config or "",
-            revision=m["source"].get("revision") or "",
-            splits=tuple(m["splits"]),
-            text_field=cols["text"],
-            pair_field=cols.get("text_pair"),
-            label_names=None if names is None else tuple(names[str(i)] for i in range(len(names))),
-            folder=cid.folder,
-            label_field=cols["label"],
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise UserError(f"{path} is damaged (not a manifest); run `{download_hint(cid.id)}` again") from None
 
 
 # ------------------------------------------------------------------------------------------------ splits

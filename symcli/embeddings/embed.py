@@ -33,15 +33,8 @@ import numpy as np
 from symcli.core.errors import UserError
 from symcli.core.paths import atomic_write_bytes, clean_stale, data_dir, publish_dir, sha256_bytes, staging_dir
 from symcli.core.progress import ProgressBar, human_duration
-from symcli.datasets.download import (
-    column_array,
-    get_spec,
-    load_manifest,
-    load_split,
-    raw_dir,
-    stratified_subset,
-    take_rows,
-)
+from symcli.datasets.dataset import Dataset, resolve
+from symcli.datasets.rows import column_array
 from symcli.embeddings.cache import EmbeddingCache, npy_bytes
 from symcli.embeddings.encoders import (
     DEVICES,
@@ -56,6 +49,8 @@ from symcli.embeddings.encoders import (
 )
 
 AUTO_BATCH = {"cpu": 32, "mps": 64, "cuda": 256}
+# fill_cache(cache, model spec, device, max_length, texts, pairs or None, batch size) -> how many it encoded
+FillCache = Callable[[EmbeddingCache, ModelSpec, str, "int | None", list, "list | None", int], int]
 FLUSH_SECONDS = 3.0  # a shard is written at least this often while encoding
 FLUSH_ROWS = 8192
 NOTE_TEXTS = 5000  # more texts than this to embed: one `note:` line with their count and the estimated time
@@ -170,7 +165,7 @@ def parse_batch_size(text: str | int | None) -> int | None:
     return value
 
 
-def embeddings_dir(dataset: str, spec: ModelSpec, max_length: int | None, key: dict) -> Path:
+def embeddings_dir(ds: Dataset, spec: ModelSpec, max_length: int | None, key: dict) -> Path:
     """$SYMCLI_DATA_DIR/embeddings/<dataset>/<model slug>[-len<T>]-<limit<n>-seed<s>|all>-<h>: one folder per
     `key` (everything that changes its rows or vectors: model, revision, pooling, max length, precision,
     limit, seed, the raw data's manifest), h = the key's sha256 (8 hex digits). Two embeds that differ in
@@ -178,11 +173,11 @@ def embeddings_dir(dataset: str, spec: ModelSpec, max_length: int | None, key: d
     rows = f"limit{key['limit']}-seed{key['seed']}" if key["limit"] is not None else "all"
     digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     slug = spec.slug + (f"-len{max_length}" if max_length else "") + f"-{rows}-{digest}"
-    return data_dir() / "embeddings" / get_spec(dataset).raw_folder / slug
+    return ds.embeddings_root / slug
 
 
 def embed_dataset(
-    dataset: str,
+    dataset: str | Dataset,
     model: str = "all-MiniLM-L6-v2",
     device: str = "auto",
     batch_size: int | str | None = None,
@@ -192,14 +187,14 @@ def embed_dataset(
     pooling: str = "model",
     revision: str | None = None,
     encoder_factory: Callable[[ModelSpec, str, int | None], Encoder] | None = None,
-    backend: str = "local",
-    address: str | None = None,
+    fill_cache: FillCache | None = None,
     log: Callable[[str], None] = _stderr,
 ) -> dict:
     """Embed every split of a downloaded dataset; write <split>.npy (n, dim) etc. and meta.json; return a summary.
 
-    backend 'ray' first encodes the texts missing from the cache with Ray Data (symcli.runs.distributed), on the
-    cluster at `address` or a local one; the rest of the path (cache read, files written) is the local one.
+    fill_cache, when given, first encodes the texts missing from the cache elsewhere (the Ray backend's
+    symcli.runs.distributed.fill_cache_ray, handed in by the command line); the rest of the path (cache read,
+    files written) is the local one.
     log: where the `note:` on a large embed goes (its count, the estimated time, and --limit).
 
     limit: at most this many rows per split, label-stratified with `seed` (same rule as download --limit).
@@ -215,23 +210,17 @@ def embed_dataset(
         raise UserError(f"--limit must be a positive number of rows, got {limit}")
     if seed < 0:
         raise UserError(f"--seed must be 0 or more, got {seed}")
-    if backend not in ("local", "ray"):
-        raise UserError(f"unknown backend {backend!r}; choose local or ray")
     if device != "auto":
         resolve_device(device)  # an explicit device that is not here is refused before anything is written
-    spec = get_spec(dataset)
-    manifest = load_manifest(spec.name)
+    ds = resolve(dataset)
+    spec, manifest, manifest_bytes = ds.spec(), ds.manifest(), ds.manifest_path.read_bytes()
+    splits = ds.load_splits(limit, seed)
+    labels = {split: (column_array(tb, "label"), column_array(tb, "idx")) for split, tb in splits.items()}
+    texts = [t for tb in splits.values() for t in tb["text"].to_pylist()]
+    pairs = [p for tb in splits.values() for p in tb["text_pair"].to_pylist()] if spec.is_pair else None
     mspec = resolve_model(model, pooling, revision)
     if mspec.kind == "mock":
         mock_delay()  # refused before anything is written
-    splits = {}
-    for split in manifest["splits"]:
-        table = load_split(spec.name, split)
-        if limit is not None:
-            table = take_rows(table, stratified_subset(column_array(table, "label"), limit, seed))
-        splits[split] = table
-    texts = [t for tb in splits.values() for t in tb["text"].to_pylist()]
-    pairs = [p for tb in splits.values() for p in tb["text_pair"].to_pylist()] if spec.is_pair else None
 
     guess = "cpu" if mspec.kind == "mock" and device == "auto" else guess_device(device)
     used = {"device": guess}
@@ -256,10 +245,8 @@ def embed_dataset(
         cache = EmbeddingCache.open(root, header)
         auto = AUTO_BATCH.get(used["device"], 32)
         remote = 0
-        if backend == "ray":
-            from symcli.runs.distributed import fill_cache_ray
-
-            remote = fill_cache_ray(cache, mspec, used["device"], max_length, texts, pairs, batch_size or auto, address)
+        if fill_cache is not None:
+            remote = fill_cache(cache, mspec, used["device"], max_length, texts, pairs, batch_size or auto)
             cache = EmbeddingCache.open(root, header)  # index the shards the Ray actors wrote
         try:
             X, counts = encode_with_cache(texts, pairs, cache, make_encoder, batch_size, auto, announce=announce)
@@ -269,7 +256,6 @@ def embed_dataset(
         except _Replan as r:
             guess = used["device"] = r.device
     dim = int(X.shape[1])
-    manifest_bytes = (raw_dir(spec.name) / "manifest.json").read_bytes()
     key = {
         "model": mspec.model_id,
         "revision": mspec.revision,
@@ -280,7 +266,7 @@ def embed_dataset(
         "seed": seed if limit is not None else None,
         "data_manifest_sha256": sha256_bytes(manifest_bytes),
     }
-    out_dir = embeddings_dir(spec.name, mspec, max_length, key)
+    out_dir = embeddings_dir(ds, mspec, max_length, key)
     clean_stale(out_dir.parent)
     stage = staging_dir(out_dir)
     try:
@@ -289,8 +275,8 @@ def embed_dataset(
             n = table.num_rows
             arrays = {
                 "file": np.ascontiguousarray(X[start : start + n]),
-                "labels_file": column_array(table, "label"),
-                "idx_file": column_array(table, "idx"),
+                "labels_file": labels[split][0],
+                "idx_file": labels[split][1],
             }
             names = {"file": f"{split}.npy", "labels_file": f"{split}.labels.npy", "idx_file": f"{split}.idx.npy"}
             sums = {}

@@ -107,11 +107,12 @@ def load_cells(root: Path) -> list[Cell]:
 
 def raw_manifest(dataset: str | None, manifest_sha256: str | None) -> dict | None:
     """The manifest of the downloaded data when it is the one the cells were fitted on (same sha256), else None."""
-    from symcli.datasets.download import load_manifest, raw_dir
+    from symcli.datasets.dataset import resolve
 
     try:
-        if dataset and sha256_file(raw_dir(dataset) / "manifest.json") == manifest_sha256:
-            return load_manifest(dataset)
+        ds = resolve(dataset) if dataset else None
+        if ds and sha256_file(ds.manifest_path) == manifest_sha256:
+            return ds.manifest()
     except (UserError, OSError):
         pass
     return None
@@ -120,11 +121,11 @@ def raw_manifest(dataset: str | None, manifest_sha256: str | None) -> dict | Non
 def _label_names(dataset: str | None, split: str | None, manifest_sha256: str | None) -> dict[int, str]:
     """{row id: label name} of the downloaded split the cells were fitted on; empty when that data is not here
     or has no label names."""
-    from symcli.datasets.download import load_split
+    from symcli.datasets.dataset import resolve
 
     names = (raw_manifest(dataset, manifest_sha256) or {}).get("label_names")
     try:
-        table = load_split(dataset, split) if names and split else None
+        table = resolve(dataset).load_split(split) if names and split else None
     except (UserError, OSError):
         return {}
     if table is None:

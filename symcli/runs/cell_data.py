@@ -16,8 +16,8 @@ import numpy as np
 
 from symcli.core.errors import UserError
 from symcli.core.paths import sha256_bytes, sha256_file
-from symcli.datasets.registry import split_plan, target_line
-from symcli.datasets.registry import targets as targets
+from symcli.datasets.dataset import Dataset, resolve
+from symcli.datasets.registry import targets
 from symcli.runs.config import Cell, RunConfig
 
 if TYPE_CHECKING:
@@ -31,28 +31,30 @@ def _mirror(cfg: RunConfig) -> str | None:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A dataset's embeddings as a run planned them: the folder and the sha256 of each array file in it."""
+    """A dataset's embeddings as a run planned them: the dataset, the folder and the sha256 of each array file
+    in it."""
 
+    dataset: Dataset
     folder: Path
     sha256: dict[str, str]
 
 
-def prepare_dataset(cfg: RunConfig, dataset: str, log: Callable[[str], None]) -> Prepared:
+def prepare_dataset(cfg: RunConfig, dataset: str | Dataset, log: Callable[[str], None]) -> Prepared:
     """Download (unless already there and intact) and embed (cached) one dataset; returns its embeddings."""
-    from symcli.datasets.custom import download_any, options_changed
-    from symcli.datasets.download import raw_problems
+    from symcli.datasets.custom import download_any
     from symcli.embeddings.embed import embed_dataset
 
-    options = cfg.datasets[dataset].model_dump() if dataset in cfg.datasets else None
-    problems = raw_problems(dataset)
-    if not problems and options is not None and options_changed(dataset, options):
+    ds = resolve(dataset)
+    options = cfg.datasets[ds.id].model_dump() if ds.id in cfg.datasets else None
+    problems = ds.problems()
+    if not problems and options is not None and ds.options_changed(options):
         problems = ["its column options in the config changed"]
     if problems:
-        log(f"downloading {dataset}" + ("" if problems == ["not downloaded"] else f" again ({problems[0]})"))
-        download_any(dataset, mirror=_mirror(cfg), limit=cfg.download_limit, log=log, options=options)
+        log(f"downloading {ds.id}" + ("" if problems == ["not downloaded"] else f" again ({problems[0]})"))
+        download_any(ds, mirror=_mirror(cfg), limit=cfg.download_limit, log=log, options=options)
     e = cfg.embedding
     summary = embed_dataset(
-        dataset,
+        ds,
         model=e.model,
         device=e.device,
         batch_size=e.batch_size,
@@ -61,11 +63,11 @@ def prepare_dataset(cfg: RunConfig, dataset: str, log: Callable[[str], None]) ->
         pooling=e.pooling,
         log=log,
     )
-    log(f"embedded {dataset}: {summary['texts']} texts ({summary['embedded']} new) on {summary['device']}")
+    log(f"embedded {ds.id}: {summary['texts']} texts ({summary['embedded']} new) on {summary['device']}")
     folder = Path(summary["output"])
     meta = json.loads((folder / "meta.json").read_text())
     sums = {f: h for sp in meta["splits"].values() for f, h in sp["files_sha256"].items()}
-    return Prepared(folder, {**sums, "meta.json": sha256_bytes((folder / "meta.json").read_bytes())})
+    return Prepared(ds, folder, {**sums, "meta.json": sha256_bytes((folder / "meta.json").read_bytes())})
 
 
 def _verified(prep: Prepared, name: str) -> bytes:
@@ -106,25 +108,29 @@ def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared) -> CellData:
     cell.seed + 1) from the first labelled split of validation, validation_matched, test. Without a train split
     (qnli, qqp, mnli from the mirror) both come from the labelled validation split, disjoint; without a
     labelled held-out split, the held-out rows are the train rows not used for training."""
-    from symcli.datasets.download import get_spec, load_manifest, load_split, raw_dir, stratified_subset
+    from symcli.datasets.rows import stratified_subset
     from symcli.fit.problem import Problem
     from symcli.projections import Projection
 
+    ds = prep.dataset
+    if ds.id != cell.dataset:
+        raise UserError(f"cell {cell.name} is of {cell.dataset}, not of the prepared {ds.id}")
     meta = json.loads(_verified(prep, "meta.json"))
-    manifest = load_manifest(cell.dataset)
-    if sha256_file(raw_dir(cell.dataset) / "manifest.json") != meta["data_manifest_sha256"]:
+    manifest = ds.manifest()
+    if sha256_file(ds.manifest_path) != meta["data_manifest_sha256"]:
         raise UserError(
-            f"the raw data of {cell.dataset} changed since it was embedded (downloaded again?); "
+            f"the raw data of {ds.id} changed since it was embedded (downloaded again?); "
             "run again to re-embed and recompute this cell"
         )
-    spec = get_spec(cell.dataset)
+    spec = ds.spec()
     task = manifest["task"]
     n_classes = None if spec.is_regression else len(spec.label_names)
     splits = meta["splits"]
     try:
-        plan = split_plan(spec, splits)
+        plan = ds.split_plan(splits)
     except UserError as e:
         raise UserError(f"{e} in {prep.folder}") from None
+    table, target = ds.load_split(plan.train), ds.target_line()  # the texts of the training rows; the target
     used: dict[str, str] = {}
 
     def split_arrays(split: str):
@@ -173,13 +179,12 @@ def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared) -> CellData:
         trows = np.sort(stratified_subset(labt, min(cfg.fit.n_test, len(Et)), cell.seed + 1))
         E_test = Et[trows]
         X_test, y_test = proj.transform(E_test), targets(labt[trows], task, n_classes)
-    table = load_split(cell.dataset, plan.train)
     by_idx = dict(zip(table["idx"].to_pylist(), table["text"].to_pylist(), strict=True))
     texts = [by_idx.get(int(i), "") for i in idx[rows]]
     facts = {
         "dataset": cell.dataset,
         "task": task,
-        "target": target_line(spec),
+        "target": target,
         "train_split": plan.train,
         "test_split": test_split,
         "train_rows": [int(i) for i in idx[rows]],

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 from symcli.core.errors import UserError
 from symcli.core.paths import check_run_name
 from symcli.core.sizes import parse_bytes
-from symcli.datasets.ids import dataset_slug, is_custom, parse_split_map
-from symcli.datasets.registry import canonical_name
+from symcli.datasets.dataset import resolve
+from symcli.datasets.ids import parse_split_map
 
 #: A config file larger than this, or whose YAML expands to more nodes (aliases counted where they are
 #: used), is refused before it is built: configs are a few kB, and an alias bomb would otherwise hang.
@@ -79,7 +79,7 @@ class GridConfig(_Strict):
     def _datasets(cls, v: list[str]) -> list[str]:
         # canonical names ('sst2' -> 'glue/sst2', file paths made absolute); unknown ones refused
         try:
-            return [canonical_name(ds) for ds in v]
+            return [resolve(ds).id for ds in v]
         except UserError as e:
             raise ValueError(str(e)) from None
 
@@ -209,12 +209,13 @@ class RunConfig(_Strict):
         out: dict[str, DatasetOptions] = {}
         grid = info.data.get("grid")
         for key, opts in v.items():
-            if not is_custom(key):
-                raise ValueError(f"{key!r} takes no column options: only hf:... and file:... datasets do")
             try:
-                name = canonical_name(key)
+                ds = resolve(key)
             except UserError as e:
                 raise ValueError(str(e)) from None
+            if not ds.is_custom:
+                raise ValueError(f"{key!r} takes no column options: only hf:... and file:... datasets do")
+            name = ds.id
             if name in out:
                 raise ValueError(f"{key!r} names {name} twice")
             if grid is not None and name not in grid.dataset:
@@ -329,7 +330,7 @@ class Cell(_Strict):
             if v != default
         )
         return (
-            f"{dataset_slug(self.dataset)}_L{self.depth}_d{self.dim}_{self.projection}_n{self.n_train}"
+            f"{resolve(self.dataset).slug}_L{self.depth}_d{self.dim}_{self.projection}_n{self.n_train}"
             f"_b{self.beta!r}_s{self.seed}{ablation}"
         )
 
@@ -379,15 +380,12 @@ def check_feasible(cfg: RunConfig, where: str) -> None:
     """Refuse, before any cell runs, values that could only fail inside cells: n_train above the embedded
     rows, fit or network options out of range (each depth and beta of the grid, the largest seed), training or
     embedding on cuda without a CUDA device, a custom dataset with neither column options nor a download."""
-    from symcli.datasets.custom import recorded_options
-    from symcli.datasets.registry import download_hint
-
-    for ds in cfg.grid.dataset:
-        if is_custom(ds) and ds not in cfg.datasets and recorded_options(ds) is None:
-            entry = f"{{{ds!r}: {{text_column: COL, label_column: COL}}}}"
+    for ds in map(resolve, cfg.grid.dataset):
+        if ds.is_custom and ds.id not in cfg.datasets and ds.recorded_options() is None:
+            entry = f"{{{ds.id!r}: {{text_column: COL, label_column: COL}}}}"
             add = "" if where == "fit" else f", or add datasets: {entry} to the config"
-            hint = download_hint(ds)
-            raise UserError(f"{where}: {ds} is not downloaded and has no column options: run `{hint}`{add}")
+            hint = ds.download_hint
+            raise UserError(f"{where}: {ds.id} is not downloaded and has no column options: run `{hint}`{add}")
     limit = cfg.embedding.limit
     if limit is not None and max(cfg.grid.n_train) > limit:
         raise UserError(

@@ -129,7 +129,7 @@ def fill_cache_ray(
     texts: list[str],
     pairs: list[str] | None,
     batch_size: int,
-    address: str | None,
+    address: str | None = None,
     log: Callable[[str], None] = lambda s: None,
 ) -> int:
     """Encode the texts missing from `cache` with Ray Data (map_batches over one encoder actor per GPU, or per
