@@ -199,6 +199,25 @@ def test_family_findings_pair_cells_by_seed():
     assert score.cells == 3
 
 
+def test_family_fit_compares_unrefined_with_unrefined():
+    """An ablated fit never refines: a refined reference enters 5a with its objective before --refine, so the gain
+    of refinement (the referee's 2-D cell: refined 6.05260, unrefined 6.05698, planes-only 6.05799) is not
+    credited to the reflection features."""
+    rows = []
+    for s, (refined, unrefined, abl) in enumerate([(6.05260, 6.05698, 6.05799), (5.1, 5.3, 5.32), (4.0, 4.0, 4.1)]):
+        before = unrefined if refined != unrefined else None  # the third reference was not refined
+        rows.append(_row(s, objective=refined, objective_before_refine=before, test_score=0.6, majority_score=0.5))
+        rows.append(_row(s, families="planes-only", objective=abl, test_score=0.55))
+    (fit_row,) = [f for f in findings(rows) if f.claim == f"{CLAIM_FAMILY_FIT} (all vs planes-only)"]
+    assert fit_row.observed == pytest.approx((6.05698 + 5.3 + 4.0) / 3)
+    assert fit_row.null == pytest.approx((6.05799 + 5.32 + 4.1) / 3)
+    from scipy import stats
+
+    diff = [6.05698 - 6.05799, 5.3 - 5.32, 4.0 - 4.1]
+    assert fit_row.p_value == pytest.approx(stats.ttest_1samp(diff, 0.0, alternative="less").pvalue)
+    assert "unrefined" in fit_row.test
+
+
 def test_activation_and_width_findings():
     rows = []
     for s in range(3):
