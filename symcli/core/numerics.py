@@ -20,6 +20,9 @@ REFINE_TOL = 1e-9
 OBJECTIVE_RTOL = 1e-6
 #: The reconstructed network's objective equals the Lasso's to this relative tolerance.
 IDENTITY_RTOL = 1e-9
+#: A column can be non-zero at some optimum when |A_j^T r| >= beta (1 - FACE_TOL) (lasso/face.py): the solvers
+#: stop at KKT_TOL, so columns this close to the bound are taken as tied with the selected ones.
+FACE_TOL = 1e-6
 #: Coefficients with |z_j| above this (relative to max |z|) count as selected.
 SUPPORT_TOL = 1e-9
 #: Columns equal on the data after rounding to this relative resolution are duplicates.

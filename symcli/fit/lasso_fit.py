@@ -21,6 +21,7 @@ from symcli.fit.problem import Problem
 from symcli.lasso.certificate import Certificate, certify, exact_certificate, hot_violators
 from symcli.lasso.dictionary import PIN_RULES, Dictionary, build_dictionary
 from symcli.lasso.directions import USER_DIRECTION_SETS, direction_set_bytes, with_fallback
+from symcli.lasso.face import share_range
 from symcli.lasso.features import FAMILIES, family_set_name, psi
 from symcli.lasso.solvers import SOLVERS, LassoResult, beta_max, check_beta, residual, solve
 from symcli.lasso.streaming import plan_streaming
@@ -325,6 +326,12 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         out.update(stream.report())
     if opts.ablated:
         out["ablation"] = ablation_report(full, y, lam, res.objective, opts.beta)
+    # the reflection families' share of the l1 mass over every optimum of the fit's dictionary (the built one and
+    # the columns --refine added): above 0 at its minimum, every optimum needs reflection features
+    shares = None if stream else share_range(D.A, y, res.z, opts.beta, D.family != FAMILIES.index("plane"))
+    out["reflection_share_min"] = None if shares is None else shares.min
+    out["reflection_share_max"] = None if shares is None else shares.max
+    out["face_columns"] = None if shares is None else shares.face_columns
     if refine:
         out["objective_before_refine"] = base_objective
         out["n_columns_before_refine"] = base_columns

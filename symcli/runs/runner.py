@@ -375,6 +375,8 @@ def cell_row(folder: Path, cell: Cell, known: tuple[str, dict] | None = None) ->
         "solve_s",
         "refine_rounds",
         "objective_before_refine",
+        "reflection_share_min",
+        "reflection_share_max",
     ):
         row[k] = m.get(k)
     sym = m["symmetry"]["lasso"]
