@@ -117,3 +117,30 @@ def test_fit_reports_the_reflection_share_range():
     share = 1 - fams["plane"]["mass_share"]
     assert deep["reflection_share_min"] - FACE_ATOL <= share <= deep["reflection_share_max"] + FACE_ATOL
     assert deep["face_columns"] >= deep["nnz"]
+
+
+def _planted(seed: int, kind: str, n: int = 40):
+    g = rng(seed)
+    X = g.uniform(-1, 1, size=(n, 2))
+    f = np.abs(np.abs(X[:, 0]) - 0.5) if kind == "reflection" else np.abs(X[:, 0] - 0.3) - 0.5 * np.abs(X[:, 1] + 0.2)
+    return Problem(X, f + 0.02 * g.normal(size=n))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_depth_gain_between_certified_optima(seed):
+    """The depth gain (P_2 - P_3) / P_2 at the same absolute beta, both optima certified: large for a target with
+    a planted reflection (|(|x1| - 0.5)| needs a mirror inside a mirror), small for one that planes fit (depth 3
+    then only fits the noise better), never below 0 beyond the certificates' gaps. objective_depth2 is the
+    depth-2 fit at the deep fit's absolute beta."""
+    gains = {}
+    for kind in ("reflection", "planes"):
+        problem = _planted(seed, kind)
+        deep = fit(problem, FitOptions(depth=3, beta=0.01, beta_is_fraction=True, seed=seed, refine=None))
+        assert deep["depth_gain_proven"] and deep["guarantee"] == deep["depth2_guarantee"] == "certified"
+        shallow = fit(problem, FitOptions(depth=2, beta=deep["beta"], beta_is_fraction=False, seed=seed, refine=None))
+        assert deep["objective_depth2"] == pytest.approx(shallow["objective"], rel=1e-9)
+        gain = (shallow["objective"] - deep["objective"]) / shallow["objective"]
+        assert deep["depth_gain"] == pytest.approx(gain, rel=1e-12)
+        assert gain >= -(deep["global_relative_gap"] + shallow["global_relative_gap"])
+        gains[kind] = gain
+    assert gains["reflection"] > 0.3 and gains["planes"] < 0.05

@@ -154,7 +154,8 @@ def test_beta_max_continuous_is_computed_once_per_data(monkeypatch):
     monkeypatch.setattr(fit_module, "_continuous", {})  # nothing from earlier tests
     X, y = random_problem(7, 12, 2)
     outs = [fit(Problem(X, y), FitOptions(depth=3, beta=b, beta_is_fraction=True)) for b in (0.1, 0.2, 0.3)]
-    assert sum(calls) == 1 and len(calls) == 4  # one continuous threshold, three fits' own certificates
+    # one continuous threshold; three fits' own certificates and those of their depth-2 optima (depth_gain)
+    assert sum(calls) == 1 and len(calls) == 7
     assert len({o["beta_max_continuous"] for o in outs}) == 1
     fit(Problem(X, y), FitOptions(depth=2, beta=0.1, beta_is_fraction=True))
     X2, y2 = random_problem(8, 12, 2)

@@ -185,12 +185,16 @@ def continuous_beta_max(X: np.ndarray, y: np.ndarray, opts: FitOptions, W: np.nd
     return _continuous[key]
 
 
-def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts: FitOptions):
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts: FitOptions, log=_stderr):
     """Column generation: add the violating candidates of the certificate, re-solve warm, repeat until the
     certificate is below REFINE_TOL, or it stalls once below CERTIFICATE_TOL (rounding floor). Between full
     certificates, 2-D rounds first re-sweep only the last certificate's best tuples (hot_violators) and take
     their violators; a full certificate runs when they have none, and always last, so the returned certificate
-    is the final point's. Each round prints one line on stderr (round, certificate or hot tuples, columns added)."""
+    is the final point's. Each round logs one line (round, certificate or hot tuples, columns added)."""
     rounds, threshold = 0, beta * (1 + REFINE_TOL)
     new = [c for c in cert.candidates if c.value > threshold] if cert.certificate > REFINE_TOL else []
     while new and rounds < opts.max_refine_rounds:
@@ -207,16 +211,56 @@ def _refine(X, y, beta, D: Dictionary, res: LassoResult, cert: Certificate, opts
         added = f"{len(new)} column{'s' * (len(new) != 1)} added ({D.n_columns:,} in all)"
         new = hot_violators(X, lam, threshold, D.depth, D.norm, cert.hot) if cert.hot else []
         if new and rounds < opts.max_refine_rounds:
-            print(f"refine round {rounds}: {len(new)} hot tuples still violate, {added}", file=sys.stderr)
+            log(f"refine round {rounds}: {len(new)} hot tuples still violate, {added}")
             continue
         cert = certify(X, lam, beta, D.depth, D.norm, D.directions.W, seed=opts.seed)
-        print(f"refine round {rounds}: certificate {cert.certificate:.3g}, {added}", file=sys.stderr)
+        log(f"refine round {rounds}: certificate {cert.certificate:.3g}, {added}")
         if cert.certificate <= REFINE_TOL or (
             cert.certificate <= CERTIFICATE_TOL and res.objective >= previous * (1 - 1e-14)
         ):
             break
         new = [c for c in cert.candidates if c.value > threshold]
     return res, cert, rounds
+
+
+def _dictionary(X: np.ndarray, opts: FitOptions, dirs, pin_rule: str):
+    """(stream, None) when the dictionary is priced in chunks (lasso/streaming.py), else (None, the built one)."""
+    stream = plan_streaming(X, opts.depth, dirs, pin_rule, opts.norm, opts.solver, opts.max_memory, opts.stream_memory)
+    return stream, None if stream else build_dictionary(X, opts.depth, dirs, pin_rule, opts.norm, opts.max_memory)
+
+
+@dataclass
+class Solved:
+    """One Lasso on a dictionary, solved, certified and (where asked) refined: the final dictionary D (--refine
+    adds columns), the result, its residual lam (N,), the final point's certificate and guarantee, the refine
+    rounds, and the objective and column count before refinement."""
+
+    D: Dictionary
+    res: LassoResult
+    lam: np.ndarray
+    cert: Certificate
+    guarantee: str
+    refine: bool
+    rounds: int
+    base_objective: float
+    base_columns: int
+
+
+def solve_and_certify(X: np.ndarray, y: np.ndarray, opts: FitOptions, D, stream, pin_rule: str, log=_stderr) -> Solved:
+    """Minimise 0.5 ||A z + xi - y||^2 + beta ||z||_1 (opts.beta absolute) over the dictionary D (or the streamed
+    one), certify the point over the continuous depth-L dictionary, and refine where opts asks (None: where the
+    certificate is exact and nothing is ablated); refine rounds go to `log`."""
+    N, d = X.shape
+    D, res = stream.solve(y, opts.beta) if stream else (D, solve(D.A, y, opts.beta, opts.solver))
+    lam, _ = residual(D.A, y, res.z)
+    cert = certify(X, lam, opts.beta, opts.depth, opts.norm, D.directions.W, seed=opts.seed)
+    base_objective, base_columns, rounds = res.objective, D.n_columns, 0
+    refine = opts.refine if opts.refine is not None else exact_certificate(N, d, opts.depth) and not opts.ablated
+    if refine:
+        res, cert, rounds = _refine(X, y, opts.beta, D, res, cert, opts, log)
+        lam, _ = residual(D.A, y, res.z)
+    g = guarantee(cert, d, pin_rule, rounds > 0, res.converged)
+    return Solved(D, res, lam, cert, g, bool(refine), rounds, base_objective, base_columns)
 
 
 def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, texts: list[str] | None = None) -> dict:
@@ -243,13 +287,12 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
     if fallback_note:
         print(f"warning: {fallback_note}", file=sys.stderr)
     # too large to materialise (or --solver stream): price it in chunks instead (lasso/streaming.py)
-    stream = plan_streaming(X, opts.depth, dirs, pin_rule, opts.norm, opts.solver, opts.max_memory, opts.stream_memory)
+    stream, D = _dictionary(X, opts, dirs, pin_rule)
     if stream and opts.ablated:
         raise UserError(
             "--families needs the dictionary built in memory, but this one is priced in chunks (--solver stream or "
             "over --max-memory); use --solver fast, raise --max-memory or lower N"
         )
-    D = None if stream else build_dictionary(X, opts.depth, dirs, pin_rule, opts.norm, opts.max_memory)
     t_build = time.perf_counter() - t0
     fraction = opts.beta if opts.beta_is_fraction else None
     bmax = None if stream else beta_max(D.A, y)  # over the built dictionary, before any --refine column
@@ -268,17 +311,10 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
                 f"the depth-{opts.depth} dictionary has no column of the families {', '.join(opts.families)} "
                 f"(its families: {', '.join(sorted({FAMILIES[k] for k in full.family}))}); choose others"
             )
-    D, res = stream.solve(y, opts.beta) if stream else (D, solve(D.A, y, opts.beta, opts.solver))
-    lam, _ = residual(D.A, y, res.z)
-    cert = certify(X, lam, opts.beta, opts.depth, opts.norm, D.directions.W, seed=opts.seed)
-    base_objective, base_columns, rounds = res.objective, D.n_columns, 0
+    s = solve_and_certify(X, y, opts, D, stream, pin_rule)
+    D, res, lam, cert, g, rounds = s.D, s.res, s.lam, s.cert, s.guarantee, s.rounds
     bmax_continuous = continuous_beta_max(X, y, opts, D.directions.W, cert)
-    refine = opts.refine if opts.refine is not None else exact_certificate(N, d, opts.depth) and not opts.ablated
-    if refine:
-        res, cert, rounds = _refine(X, y, opts.beta, D, res, cert, opts)
-        lam, _ = residual(D.A, y, res.z)
     gap = global_gap(y, lam, res.objective, opts.beta, cert)
-    g = guarantee(cert, d, pin_rule, rounds > 0, res.converged)
     support = np.flatnonzero(np.abs(res.z) > SUPPORT_TOL * max(np.abs(res.z).max(initial=0.0), 1e-300))
     support = support[np.argsort(-np.abs(res.z[support]))]
     net = reconstruct(
@@ -317,7 +353,7 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         "directions": list(opts.directions),
         "norm": opts.norm,
         "seed": opts.seed,
-        "refine": bool(refine),
+        "refine": s.refine,
         "refine_rounds": rounds,
         "families": family_set_name(opts.families),
         "direction_fallback": fallback_note,
@@ -332,9 +368,9 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
     out["reflection_share_min"] = None if shares is None else shares.min
     out["reflection_share_max"] = None if shares is None else shares.max
     out["face_columns"] = None if shares is None else shares.face_columns
-    if refine:
-        out["objective_before_refine"] = base_objective
-        out["n_columns_before_refine"] = base_columns
+    if s.refine:
+        out["objective_before_refine"] = s.base_objective
+        out["n_columns_before_refine"] = s.base_columns
     if problem.is_classification:
         out["train_accuracy"] = accuracy(predict(net, X), y)
     if problem.X_test is not None:
@@ -357,9 +393,28 @@ def fit(problem: Problem, opts: FitOptions, nets: NetsOptions | None = None, tex
         errors,
         opts.seed,
     )
+    if opts.depth > 2 and not opts.ablated:
+        out.update(depth_gain(X, y, opts, dirs, pin_rule, out))
     if nets is not None and (nets.count or nets.baseline):
         compare_nets(problem, out, opts, nets)
     return out
+
+
+def depth_gain(X: np.ndarray, y: np.ndarray, opts: FitOptions, dirs, pin_rule: str, deep: dict) -> dict:
+    """The depth-2 optimum at the same absolute beta as the depth-L fit `deep` (same directions, pins, norm, solver
+    and refinement), and the depth gain (P_2 - P_L) / P_2 (theory.md section 2: depth L fits better than depth 2
+    exactly when the optimum needs features that depth 2 lacks). depth_gain_proven: both optima carry an exact
+    or certified guarantee, so the gain is between optima (to within their global gaps), not solver points."""
+    shallow = replace(opts, depth=2, beta=deep["beta"], beta_is_fraction=False)
+    stream, D = _dictionary(X, shallow, dirs, pin_rule)
+    s = solve_and_certify(X, y, shallow, D, stream, pin_rule, log=lambda line: None)  # the deep fit's rounds suffice
+    P2, PL = s.res.objective, deep["objective"]
+    return {
+        "objective_depth2": P2,
+        "depth2_guarantee": s.guarantee,
+        "depth_gain": (P2 - PL) / P2,
+        "depth_gain_proven": {s.guarantee, deep["guarantee"]} <= {"exact", "certified"},
+    }
 
 
 def first_nonfinite(obj, where: str = "") -> str | None:

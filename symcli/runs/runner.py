@@ -377,6 +377,9 @@ def cell_row(folder: Path, cell: Cell, known: tuple[str, dict] | None = None) ->
         "objective_before_refine",
         "reflection_share_min",
         "reflection_share_max",
+        "objective_depth2",
+        "depth_gain",
+        "depth_gain_proven",
     ):
         row[k] = m.get(k)
     sym = m["symmetry"]["lasso"]
