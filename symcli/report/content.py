@@ -82,6 +82,10 @@ def metrics_table(cells: list[Cell], beta_mode: str) -> Table:
     ]
     if any(r.get("nets_time_s") is not None for r in rows):
         cols.append(Col("nets_time_s", "nets s", ".2f"))
+    if any(r.get("depth_gain") is not None for r in rows):  # runs from before these columns show neither
+        cols.append(Col("depth_gain", "depth gain", ".3g"))
+    if any(r.get("reflection_share_min") is not None for r in rows):
+        cols += [Col("reflection_share_min", "refl. share min", ".3f"), Col("reflection_share_max", "max", ".3f")]
     first = ["cell", "status", *KEYS, "beta"]
     rest = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in (*first, "error", CERT)]
     csv_cols = first + rest + ["error"]
