@@ -139,3 +139,71 @@ def test_a_statistic_with_a_null_but_nothing_observed_is_an_inconclusive_row():
     (f,) = by_claim(findings(rows), CLAIM_PINNING)
     assert (f.verdict, f.observed, f.p_value) == ("inconclusive", None, None)
     assert "nothing to measure" in f.evidence
+
+
+# ------------------------------------------------------------------ multiplicity: one family of tests per table
+
+
+def test_benjamini_hochberg_matches_scipy():
+    from scipy import stats
+
+    from symcli.core.numerics import rng
+    from symcli.science.verdicts import benjamini_hochberg
+
+    for seed in range(5):
+        ps = list(rng(seed).uniform(0, 0.2, size=17)) + [1.0, 0.0]
+        assert benjamini_hochberg(ps) == pytest.approx(list(stats.false_discovery_control(ps, method="bh")))
+    assert benjamini_hochberg([]) == []
+
+
+def _tested(claim, p, observed=0.9, null=0.1, side="greater"):
+    from symcli.science.verdicts import Finding
+
+    return Finding(claim, "imdb", 3, observed, null, p, verdict(observed, null, p, side), cells=3, side=side)
+
+
+def test_a_lone_small_p_among_many_tests_is_inconclusive_after_adjustment():
+    """p = 0.015, 0.025, 0.035 alone would each be supported; among five tests their BH p-values are all 0.035 x 5 /
+    3 = 0.0583, so no row is supported. Checks (no p-value, kind `check`) neither count as tests nor change."""
+    from symcli.science.verdicts import Finding, adjust
+
+    rows = [_tested(f"c{i}", p) for i, p in enumerate([0.015, 0.025, 0.035, 0.5, 0.9])]
+    check = Finding("1 check", "imdb", 3, 1.0, 1.0, None, "supported", kind="check")
+    assert [r.verdict for r in rows[:3]] == ["supported"] * 3
+    adjust(rows + [check])
+    assert [r.p_adjusted for r in rows] == pytest.approx([0.035 * 5 / 3] * 3 + [0.625, 0.9])
+    assert [r.verdict for r in rows] == ["inconclusive"] * 5
+    assert check.verdict == "supported" and check.p_adjusted is None
+    few = [_tested("a", 0.01), _tested("b", 0.02)]
+    adjust(few)
+    assert [r.verdict for r in few] == ["supported", "supported"] and few[1].p_adjusted == pytest.approx(0.02)
+
+
+def test_checks_are_kind_check_and_tests_carry_adjusted_p_values():
+    rows = [
+        row(seed=s, pin_distance=v, pin_distance_null=0.9, pin_distance_p=p, nets_min_ratio=1.01, guarantee="exact")
+        for s, (v, p) in enumerate([(0.4, 0.01), (0.5, 0.02), (0.6, 0.03)])
+    ]
+    found = findings(rows + [row(depth=2, share_reflection_features=0.0, share_reflection_features_null=0.0)])
+    kinds = {(f.claim, f.depth): f.kind for f in found}
+    assert kinds[(CLAIM_OPTIMUM, 3)] == kinds[(CLAIM_REFLECTION, 2)] == "check"
+    (pin,) = by_claim(found, CLAIM_PINNING, 3)
+    assert pin.kind == "test" and pin.p_adjusted == pytest.approx(pin.p_value)  # the table's only test
+    assert all(f.p_adjusted is None for f in found if f.kind == "check")
+    d = pin.to_dict()
+    assert d["kind"] == "test" and "parts" not in d and "compose" not in d
+
+
+def test_composite_rows_are_composed_from_adjusted_parts():
+    """Claim 4 is the E_H test and claim 2: once the table is adjusted it is composed again from the adjusted
+    verdicts (here E_H's p = 0.04 alone is supported; adjusted over the table's three tests, 0.04 x 3 / 2 = 0.06,
+    it is not)."""
+    refl = {"share_reflection_features": 0.9, "share_reflection_features_null": 0.5}
+    eh = {"mean_E_H": 0.2, "mean_E_H_null": 1.0}
+    pin = {"pin_distance": 0.5, "pin_distance_null": 0.5, "pin_distance_p": 0.5}
+    rows = [row(**refl, share_reflection_features_p=0.001, **eh, mean_E_H_p=0.04, **pin)]
+    (f,) = by_claim(findings(rows), CLAIM_EMBEDDINGS)
+    assert f.p_value == pytest.approx(0.04) and f.p_adjusted == pytest.approx(0.06)
+    assert f.verdict == "inconclusive" and len(f.parts) == 1 and f.parts[0].verdict == "inconclusive"
+    strong = [row(**refl, share_reflection_features_p=0.001, **eh, mean_E_H_p=0.001, **pin)]
+    assert by_claim(findings(strong), CLAIM_EMBEDDINGS)[0].verdict == "supported"

@@ -27,7 +27,20 @@ from symcli.report.terminal import Overview, overview
 
 FORMATS = ("md", "html", "csv", "latex")
 #: The keys of each finding in `symcli report RUN --json` (a list of objects).
-FINDING_KEYS = ("claim", "dataset", "depth", "observed", "observed_ci", "null", "null_ci", "p_value", "verdict", "test")
+FINDING_KEYS = (
+    "claim",
+    "kind",
+    "dataset",
+    "depth",
+    "observed",
+    "observed_ci",
+    "null",
+    "null_ci",
+    "p_value",
+    "p_adjusted",
+    "verdict",
+    "test",
+)
 DOCS = {"md": "report.md", "latex": "report.tex", "html": "index.html"}
 
 

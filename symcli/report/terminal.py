@@ -55,6 +55,7 @@ FINDINGS_SHOWN = {
     "observed_shown": "observed [95% CI]",
     "null_shown": "null [95% CI]",
     "p_value": "p",
+    "p_adjusted": "p (BH)",
     "verdict": "verdict",
 }
 FINDINGS_TITLE = "Findings (verdict rules: symcli report's findings note; every row in tables/findings.csv)"

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Iterable
+from dataclasses import replace
 
 from symcli.science.nulls import seed_interval
-from symcli.science.verdicts import Finding, fmt, num, paired_finding, tested_finding
+from symcli.science.verdicts import Finding, composite, fmt, num, paired_finding, tested_finding
 
 CLAIM_FAMILY_FIT = "5a reflection features improve the fit"
 CLAIM_FAMILY_SCORE = "5b reflection features improve the held-out score"
@@ -128,16 +129,24 @@ def activation_findings(dataset: str, depth: int, rows: list[dict]) -> list[Find
         tests = [t for t in tests if t is not None]
         if not tests:
             continue
-        f = tests[0]
-        verdicts = {t.verdict for t in tests}
-        f.verdict = verdicts.pop() if len(verdicts) == 1 else "inconclusive"
-        f.test = " and ".join(t.test for t in tests)
-        f.evidence = "; ".join(
-            [f"{t.test.split(';')[0]}: {fmt(t.observed)} vs {fmt(t.null)} (p {t.p_value:.2g})" for t in tests]
-            + [f"P / |.| Lasso optimum {act} {_ratio(rs)}, abs {_ratio(abs_rows)}"]
-        )
-        out.append(f)
+        ratios = f"P / |.| Lasso optimum {act} {_ratio(rs)}, abs {_ratio(abs_rows)}"
+
+        def compose(row, tests=tests, ratios=ratios):
+            verdicts = {t.verdict for t in tests}
+            row.verdict = verdicts.pop() if len(verdicts) == 1 else "inconclusive"
+            row.p_adjusted = tests[0].p_adjusted
+            row.evidence = "; ".join(
+                [f"{t.test.split(';')[0]}: {fmt(t.observed)} vs {fmt(t.null)} ({_p(t)})" for t in tests] + [ratios]
+            )
+
+        row = replace(tests[0], test=" and ".join(t.test for t in tests))
+        out.append(composite(row, tests, compose))
     return out
+
+
+def _p(t: Finding) -> str:
+    """A test's p-value and, once the table is adjusted, its Benjamini-Hochberg p."""
+    return f"p {t.p_value:.2g}" + (f", BH {t.p_adjusted:.2g}" if t.p_adjusted is not None else "")
 
 
 def width_finding(dataset: str, depth: int, rows: list[dict]) -> Finding | None:

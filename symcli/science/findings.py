@@ -17,10 +17,22 @@ supported; it is `not supported` when both are not supported at every depth; els
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from symcli.science.ablations import ablation_findings, is_reference, lasso_rows
 from symcli.science.nulls import seed_interval
-from symcli.science.verdicts import ALPHA, VERDICTS, Finding, fmt, num, paired_finding, tested_finding, verdict
+from symcli.science.verdicts import (
+    ALPHA,
+    VERDICTS,
+    Finding,
+    adjust,
+    composite,
+    fmt,
+    num,
+    paired_finding,
+    tested_finding,
+    verdict,
+)
 
 RATIO_TOL = 1e-6
 __all__ = ["ALPHA", "VERDICTS", "Finding", "findings", "tested_finding", "verdict"]
@@ -81,6 +93,7 @@ def optimum_finding(dataset: str, depth: int, rows: list[dict]) -> Finding:
         f"rebuilt network objective = Lasso objective to {RATIO_TOL:g}",
         evidence=f"{certified} of {len(ratios)} cells certified or exact; largest |P_rebuilt/P_Lasso - 1| = "
         + (f"{worst_rebuilt:.1e}" if worst_rebuilt is not None else "n/a"),
+        kind="check",
     )
 
 
@@ -138,7 +151,9 @@ def findings(rows: Iterable[dict]) -> list[Finding]:
                     by_depth.setdefault(depth, []).append(f)
                     out.append(f)
         out.append(embeddings_finding(dataset, fits, by_depth))
-    return out + ablation_findings(done)
+    found = out + ablation_findings(done)
+    adjust(found)  # one family of tests: Benjamini-Hochberg over the table, then the verdicts at adjusted p
+    return found
 
 
 def depth2_finding(dataset: str, rows: list[dict]) -> Finding | None:
@@ -158,6 +173,7 @@ def depth2_finding(dataset: str, rows: list[dict]) -> Finding | None:
         "supported" if max(shares) == 0 else "not supported",
         cells=len(shares),
         test="check: depth 2 selects no reflection feature (largest share over cells = 0)",
+        kind="check",
     )
 
 
@@ -172,14 +188,19 @@ def embeddings_finding(dataset: str, rows: list[dict], by_depth: dict[int, list[
         "less",
         "mean E_H about the top mirrors vs random hyperplanes",
     )
-    refl = [f.verdict for fs in by_depth.values() for f in fs if f.claim == CLAIM_REFLECTION and (f.depth or 0) >= 3]
+    refl = [f for fs in by_depth.values() for f in fs if f.claim == CLAIM_REFLECTION and (f.depth or 0) >= 3]
     if eh is None:
         eh = Finding(CLAIM_EMBEDDINGS, dataset, None, None, None, None, "inconclusive", test="no E_H measured")
-    if eh.verdict == "supported" and "supported" in refl:
-        eh.verdict = "supported"
-    elif eh.verdict == "not supported" and refl and all(v == "not supported" for v in refl):
-        eh.verdict = "not supported"
-    else:
-        eh.verdict = "inconclusive"
-    eh.evidence = "claim 2 at depths >= 3: " + (", ".join(refl) if refl else "not measured")
-    return eh
+
+    def compose(row: Finding) -> None:
+        verdicts = [f.verdict for f in refl]
+        if eh.verdict == "supported" and "supported" in verdicts:
+            row.verdict = "supported"
+        elif eh.verdict == "not supported" and verdicts and all(v == "not supported" for v in verdicts):
+            row.verdict = "not supported"
+        else:
+            row.verdict = "inconclusive"
+        row.p_adjusted = eh.p_adjusted
+        row.evidence = "claim 2 at depths >= 3: " + (", ".join(verdicts) if verdicts else "not measured")
+
+    return composite(replace(eh), [eh], compose)

@@ -6,18 +6,24 @@ Every symmetry statistic S comes with its null `S_null` and a within-cell one-si
 means over the group's cells with a 95% Student-t interval. Paired comparisons (a condition against a reference on
 the same seeds) use a one-sided paired t-test of the differences.
 
-Verdict rules (ALPHA = 0.05), for a statistic predicted to be above (or below) its null:
+Multiplicity: a run's findings table is one family of tests. Every test's p-value (a row of kind `test`, or a
+part of a composite row) is adjusted by Benjamini-Hochberg over all of them (`p_adjusted`, adjust()); checks
+(kind `check`: claim 1, depth 2 selecting no reflection feature) are not tests and stay out.
 
-- `supported`: the combined p-value < ALPHA and the mean observed value is on the predicted side of the mean null;
-- `not supported`: the mean observed value is not on the predicted side (equal counts as not) and p >= ALPHA;
-- `inconclusive`: anything else: on the predicted side but p >= ALPHA (too few seeds or too weak), or no cell
-  with the statistic (e.g. no trained networks).
+Verdict rules (ALPHA = 0.05, at the adjusted p), for a statistic predicted to be above (or below) its null:
+
+- `supported`: p_adjusted < ALPHA and the mean observed value is on the predicted side of the mean null;
+- `not supported`: the mean observed value is not on the predicted side (equal counts as not) and
+  p_adjusted >= ALPHA;
+- `inconclusive`: anything else: on the predicted side but p_adjusted >= ALPHA (too few seeds or too weak), or no
+  cell with the statistic (e.g. no trained networks).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 from symcli.science.nulls import combine_pvalues, seed_interval
 
@@ -27,7 +33,9 @@ VERDICTS = ("supported", "not supported", "inconclusive")
 
 @dataclass
 class Finding:
-    """One row of the findings table."""
+    """One row of the findings table. kind: `test` or `check`; side: the predicted side of the null ('greater' or
+    'less') of a tested statistic; p_adjusted: its Benjamini-Hochberg p over the table (adjust). A composite row
+    has parts (its tests, not rows themselves) and a compose function that sets its verdict from them."""
 
     claim: str
     dataset: str
@@ -41,16 +49,21 @@ class Finding:
     cells: int = 0
     test: str = ""
     evidence: str = ""
+    kind: str = "test"
+    side: str | None = None
+    p_adjusted: float | None = None
+    parts: list = field(default_factory=list, repr=False)
+    compose: Callable | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
-        """The fields, JSON-ready: NaN becomes None, intervals become lists."""
+        """The row's fields (not parts or compose), JSON-ready: NaN becomes None, intervals become lists."""
 
         def clean(v):
             if isinstance(v, tuple):
                 return [clean(x) for x in v]
             return None if isinstance(v, float) and not math.isfinite(v) else v
 
-        return {k: clean(v) for k, v in asdict(self).items()}
+        return {f.name: clean(getattr(self, f.name)) for f in fields(self) if f.name not in ("parts", "compose")}
 
 
 def num(v) -> float | None:
@@ -75,6 +88,39 @@ def verdict(observed: float | None, null: float | None, p: float | None, side: s
     if not beyond and (p is None or p >= ALPHA):
         return "not supported"
     return "inconclusive"
+
+
+def benjamini_hochberg(ps: list[float]) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values of ps, in their order: min over k >= rank of p_(k) m / k, capped at 1."""
+    m = len(ps)
+    out = [1.0] * m
+    running = 1.0
+    for rank, i in reversed(list(enumerate(sorted(range(m), key=lambda i: ps[i]), start=1))):
+        running = min(running, ps[i] * m / rank)
+        out[i] = running
+    return out
+
+
+def adjust(found: list[Finding]) -> None:
+    """Adjust every test of a findings table by Benjamini-Hochberg (rows of kind `test` and the parts of composite
+    rows, where they have a p-value; checks stay out), give each test the verdict of the rule at its adjusted p,
+    then compose the composite rows again from their adjusted parts."""
+    tests = [t for f in found if f.kind == "test" for t in (f.parts or [f]) if t.p_value is not None]
+    for t, q in zip(tests, benjamini_hochberg([t.p_value for t in tests]), strict=True):
+        t.p_adjusted = q
+        if t.side is not None:
+            t.verdict = verdict(t.observed, t.null, q, t.side)
+    for f in found:
+        if f.compose is not None:
+            f.compose(f)
+
+
+def composite(row: Finding, parts: list[Finding], compose: Callable[[Finding], None]) -> Finding:
+    """`row` as a composite of `parts` (tests shown through it): its verdict comes from compose(row), now and after
+    adjust(); its p-values are its first part's."""
+    row.parts, row.compose = parts, compose
+    compose(row)
+    return row
 
 
 def tested_finding(claim: str, dataset: str, depth: int | None, rows: list[dict], stat: str, side: str, test: str):
@@ -107,6 +153,7 @@ def _compared(claim, dataset, depth, observed: list[float], null: list[float], p
         (nul[1], nul[2]),
         len(observed),
         test,
+        side=side,
     )
 
 
