@@ -85,24 +85,55 @@ def test_depth_2_reflection_claim_is_the_check_that_none_is_selected():
     assert by_claim(findings(some), CLAIM_REFLECTION, 2)[0].verdict == "not supported"
 
 
+def _gains(gain, seeds=6, proven=True, **kw):
+    """Fit rows of depth 3 with a depth gain, one per seed and d (two cells per seed)."""
+    return [row(seed=s, dim=d, depth_gain=gain, depth_gain_proven=proven, **kw) for s in range(seeds) for d in (1, 2)]
+
+
 def test_claim_4_needs_the_mirror_test_and_claim_2_at_a_deeper_depth():
     eh = {"mean_E_H": 0.2, "mean_E_H_null": 1.0, "mean_E_H_p": 0.001}
-    refl_yes = {
-        "share_reflection_features": 0.9,
-        "share_reflection_features_null": 0.5,
-        "share_reflection_features_p": 0.001,
-    }
-    refl_no = {
-        "share_reflection_features": 0.4,
-        "share_reflection_features_null": 0.5,
-        "share_reflection_features_p": 0.9,
-    }
     eh_no = {"mean_E_H": 1.2, "mean_E_H_null": 1.0, "mean_E_H_p": 0.9}
-    cases = [(eh | refl_yes, "supported"), (eh | refl_no, "inconclusive"), (eh_no | refl_no, "not supported")]
-    for kw, expected in cases:
-        (f,) = by_claim(findings([row(**kw)]), CLAIM_EMBEDDINGS)
-        assert f.verdict == expected, kw
+    cases = [
+        (_gains(0.3, **eh), "supported"),
+        (_gains(0.01, **eh), "inconclusive"),
+        (_gains(0.01, **eh_no), "not supported"),
+    ]
+    for rows, expected in cases:
+        (f,) = by_claim(findings(rows), CLAIM_EMBEDDINGS)
+        assert f.verdict == expected, rows[0]
         assert f.depth is None and f.dataset == "imdb"
+
+
+def test_claim_2_is_the_certified_depth_gain_over_seeds():
+    """Six seeds (two fits each, averaged within the seed) gaining 0.3 > margin: sign test p = 2^-6; gains below the
+    margin are not supported; four seeds cannot reach p < 0.05 (2^-4 = 0.0625): not testable; unproven gains and
+    cells from before the depth gain was recorded do not count."""
+    from symcli.science.findings import DEPTH_GAIN_MARGIN, MIN_SEEDS
+
+    (yes,) = by_claim(findings(_gains(0.3)), CLAIM_REFLECTION, 3)
+    assert yes.p_value == pytest.approx(0.5**6) and yes.verdict == "supported" and yes.cells == 12
+    assert yes.observed == pytest.approx(0.3) and yes.null == DEPTH_GAIN_MARGIN and "6 seeds" in yes.evidence
+    (no,) = by_claim(findings(_gains(0.01)), CLAIM_REFLECTION, 3)
+    assert no.p_value == pytest.approx(1.0) and no.verdict == "not supported"
+    (few,) = by_claim(findings(_gains(0.3, seeds=MIN_SEEDS - 1)), CLAIM_REFLECTION, 3)
+    assert few.verdict == "not testable" and few.p_value is None
+    (unproven,) = by_claim(findings(_gains(0.3, proven=False)), CLAIM_REFLECTION, 3)
+    assert unproven.verdict == "not testable" and unproven.cells == 0
+    old = [row(seed=s, share_reflection_features=0.9, share_reflection_features_null=0.5) for s in range(6)]
+    (before,) = by_claim(findings(old), CLAIM_REFLECTION, 3)
+    assert before.verdict == "not testable" and "no depth gain recorded" in before.evidence
+
+
+def test_claim_2_does_not_depend_on_the_solvers_choice_of_optimum():
+    """Two runs whose fits reach the same optima but whose solvers returned different optima (reflection share
+    1.0 or 0.0 of the same face [0, 1]) get the same claim-2 row."""
+    face = {"reflection_share_min": 0.0, "reflection_share_max": 1.0}
+    one = _gains(0.2, share_reflection_features=1.0, **face)
+    other = _gains(0.2, share_reflection_features=0.0, **face)
+    (a,), (b,) = (by_claim(findings(r), CLAIM_REFLECTION, 3) for r in (one, other))
+    assert (a.verdict, a.p_value, a.observed) == (b.verdict, b.p_value, b.observed)
+    assert (a.verdict, a.p_value, a.observed) == ("supported", 0.5**6, pytest.approx(0.2))
+    assert "mean min 0.000, mean max 1.000" in a.evidence
 
 
 def test_score_finding_is_a_paired_t_test_against_the_majority():
@@ -198,12 +229,13 @@ def test_composite_rows_are_composed_from_adjusted_parts():
     """Claim 4 is the E_H test and claim 2: once the table is adjusted it is composed again from the adjusted
     verdicts (here E_H's p = 0.04 alone is supported; adjusted over the table's three tests, 0.04 x 3 / 2 = 0.06,
     it is not)."""
-    refl = {"share_reflection_features": 0.9, "share_reflection_features_null": 0.5}
     eh = {"mean_E_H": 0.2, "mean_E_H_null": 1.0}
     pin = {"pin_distance": 0.5, "pin_distance_null": 0.5, "pin_distance_p": 0.5}
-    rows = [row(**refl, share_reflection_features_p=0.001, **eh, mean_E_H_p=0.04, **pin)]
+    rows = _gains(0.3, seeds=7, **pin)  # claim 2: sign test p = 2^-7; pinning: Fisher over 14 cells of p = 0.5
+    rows[0] |= eh | {"mean_E_H_p": 0.04}  # E_H measured in one cell
     (f,) = by_claim(findings(rows), CLAIM_EMBEDDINGS)
     assert f.p_value == pytest.approx(0.04) and f.p_adjusted == pytest.approx(0.06)
     assert f.verdict == "inconclusive" and len(f.parts) == 1 and f.parts[0].verdict == "inconclusive"
-    strong = [row(**refl, share_reflection_features_p=0.001, **eh, mean_E_H_p=0.001, **pin)]
+    strong = _gains(0.3, seeds=7, **pin)
+    strong[0] |= eh | {"mean_E_H_p": 0.001}
     assert by_claim(findings(strong), CLAIM_EMBEDDINGS)[0].verdict == "supported"

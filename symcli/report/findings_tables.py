@@ -56,8 +56,10 @@ def findings_table(found: list[Finding]) -> Table:
         f"tables/findings.csv names it). p (BH): adjusted by Benjamini-Hochberg over every test of the table "
         f"(checks excluded). Verdict, at the adjusted p: supported when p (BH) < {ALPHA} and the observed mean is "
         f"on the predicted side of the null; not supported when it is not on that side and p (BH) >= {ALPHA}; "
-        f"inconclusive otherwise. Claim 1 and claim 2 at depth 2 are checks (no trained net below an exact or "
-        f"certified optimum; depth 2 selects no reflection feature), not tests.",
+        f"inconclusive otherwise. Claim 2 at depth >= 3 is the certified depth gain (P_2 - P_L) / P_2 per seed "
+        f"against a margin (exact sign test over seeds; not testable below 5 seeds). Claim 1 and claim 2 at depth "
+        f"2 are checks (no trained net below an exact or certified optimum; depth 2 selects no reflection "
+        f"feature), not tests.",
         csv_cols=[*keys, "test", "evidence"],
     )
 

@@ -16,7 +16,9 @@ Verdict rules (ALPHA = 0.05, at the adjusted p), for a statistic predicted to be
 - `not supported`: the mean observed value is not on the predicted side (equal counts as not) and
   p_adjusted >= ALPHA;
 - `inconclusive`: anything else: on the predicted side but p_adjusted >= ALPHA (too few seeds or too weak), or no
-  cell with the statistic (e.g. no trained networks).
+  cell with the statistic (e.g. no trained networks);
+- `not testable`: a row whose test could not reach p < ALPHA with the units at hand (claim 2: fewer than
+  MIN_SEEDS seeds with certified depth gains, where the sign test's smallest p, 2^-n, is not below ALPHA).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass, field, fields
 from symcli.science.nulls import combine_pvalues, seed_interval
 
 ALPHA = 0.05
-VERDICTS = ("supported", "not supported", "inconclusive")
+VERDICTS = ("supported", "not supported", "inconclusive", "not testable")
 
 
 @dataclass
@@ -155,6 +157,19 @@ def _compared(claim, dataset, depth, observed: list[float], null: list[float], p
         test,
         side=side,
     )
+
+
+def sign_test_p(values: list[float], side: str) -> float | None:
+    """Exact one-sided sign test over units (seeds) that values lie above 0 (side 'greater') or below it ('less'):
+    P(Binomial(n, 1/2) >= k), k the values on that side, n the non-zero values; None when none is non-zero. Free
+    of any assumption on the values' distribution; its smallest p is 2^-n."""
+    from scipy import stats
+
+    nonzero = [v for v in values if v != 0]
+    if not nonzero:
+        return None
+    k = sum(v > 0 if side == "greater" else v < 0 for v in nonzero)
+    return float(stats.binomtest(k, len(nonzero), 0.5, alternative="greater").pvalue)
 
 
 def paired_p(diff: list[float], side: str) -> float | None:
