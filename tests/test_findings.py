@@ -239,3 +239,33 @@ def test_composite_rows_are_composed_from_adjusted_parts():
     strong = _gains(0.3, seeds=7, **pin)
     strong[0] |= eh | {"mean_E_H_p": 0.001}
     assert by_claim(findings(strong), CLAIM_EMBEDDINGS)[0].verdict == "supported"
+
+
+# ------------------------------------------------------------------ the seed is the unit of replication
+
+
+def test_a_seeds_cells_count_once():
+    """Two cells per seed (d = 1 and d = 2 share the seed's training rows): a seed's p is the Bonferroni bound over
+    its cells, Fisher combines the seeds, and observed and null are means over seeds."""
+    from scipy import stats
+
+    cells = {0: [(0.4, 0.01), (0.5, 0.2)], 1: [(0.5, 0.02), (0.6, 0.03)], 2: [(0.6, 0.04), (0.7, 0.5)]}
+    rows = [
+        row(seed=s, dim=d, pin_distance=v, pin_distance_null=0.9, pin_distance_p=p)
+        for s, pairs in cells.items()
+        for d, (v, p) in zip((1, 2), pairs, strict=True)
+    ]
+    (f,) = by_claim(findings(rows), CLAIM_PINNING, 3)
+    per_seed = [min(1.0, 2 * min(p for _, p in pairs)) for pairs in cells.values()]  # 0.02, 0.04, 0.08
+    assert f.p_value == pytest.approx(stats.combine_pvalues(per_seed, method="fisher").pvalue, rel=1e-9)
+    assert f.observed == pytest.approx((0.45 + 0.55 + 0.65) / 3) and f.n == 3 and f.cells == 6
+    assert "Bonferroni over a seed's 2 cells, Fisher's method over 3 seeds" in f.test
+
+
+def test_copying_every_cell_changes_no_paired_p():
+    """The held-out score is paired over seeds: a second cell per seed with the same scores (dependent, not new
+    evidence) leaves the p-value as it was; over cells it would shrink it."""
+    one = [row(seed=s, test_score=v, majority_score=0.5) for s, v in enumerate([0.6, 0.55, 0.7])]
+    two = one + [r | {"dim": 2} for r in one]
+    (a,), (b,) = (by_claim(findings(r), CLAIM_SCORE) for r in (one, two))
+    assert a.p_value == pytest.approx(b.p_value) and (a.n, b.n) == (3, 3) and (a.cells, b.cells) == (3, 6)

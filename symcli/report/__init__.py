@@ -38,6 +38,7 @@ FINDING_KEYS = (
     "null_ci",
     "p_value",
     "p_adjusted",
+    "n",
     "verdict",
     "test",
 )

@@ -40,23 +40,26 @@ def findings_table(found: list[Finding]) -> Table:
         Col("null_shown", "null [95% CI]"),
         Col("p_value", "p", ".2g"),
         Col("p_adjusted", "p (BH)", ".2g"),
+        Col("n", "seeds", "d"),
         Col("cells", "cells", "d"),
         Col("verdict", "verdict"),
         Col("evidence", "evidence"),
     ]
     keys = ["claim", "kind", "dataset", "depth", "observed", "observed_ci", "null", "null_ci", "p_value", "p_adjusted"]
-    keys += ["cells", "verdict"]
+    keys += ["n", "cells", "verdict"]
     return Table(
         "findings",
         "Findings: the paper's claims, per dataset and depth L",
         cols,
         rows,
-        note=f"Observed and null: means over cells (seeds, and both d) with a 95% Student-t interval over cells. "
-        f"p: one-sided test within each cell, combined over cells by Fisher's method (the test column of "
-        f"tables/findings.csv names it). p (BH): adjusted by Benjamini-Hochberg over every test of the table "
-        f"(checks excluded). Verdict, at the adjusted p: supported when p (BH) < {ALPHA} and the observed mean is "
-        f"on the predicted side of the null; not supported when it is not on that side and p (BH) >= {ALPHA}; "
-        f"inconclusive otherwise. Claim 2 at depth >= 3 is the certified depth gain (P_2 - P_L) / P_2 per seed "
+        note=f"The seed is the unit: a seed's cells (both d) share its training rows. Observed and null: means over "
+        f"seeds (each the mean over its cells) with a 95% Student-t interval over seeds. p: one-sided test within "
+        f"each cell, Bonferroni over a seed's cells, combined over seeds by Fisher's method; paired rows average "
+        f"each seed's cells first (the test column of tables/findings.csv names each test). p (BH): adjusted by "
+        f"Benjamini-Hochberg over every test of the table (checks excluded). Verdict, at the adjusted p: "
+        f"supported when p (BH) < {ALPHA} and the observed mean is on the predicted side of the null; not "
+        f"supported when it is not on that side and p (BH) >= {ALPHA}; inconclusive otherwise. Claim 2 at depth "
+        f">= 3 is the certified depth gain (P_2 - P_L) / P_2 per seed "
         f"against a margin (exact sign test over seeds; not testable below 5 seeds). Claim 1 and claim 2 at depth "
         f"2 are checks (no trained net below an exact or certified optimum; depth 2 selects no reflection "
         f"feature), not tests.",

@@ -13,8 +13,9 @@ and depth:
   refinement is not credited to the reflection features.
 - 6 `pinning and reflections persist under ACT` (relu, srelu): the pinning test (pin_distance vs random planes)
   and, at depth >= 3, the offsets test (offset_to_pinned vs random offsets) on that activation's nets, each
-  Fisher-combined over cells; `supported` when every test is supported, `not supported` when every test is not,
-  else `inconclusive`. The evidence gives the nets' median P / (|.| Lasso optimum) beside the |.| nets'.
+  combined over seeds (Bonferroni within a seed, Fisher over seeds); `supported` when every test is supported, `not
+  supported` when every test is not, else `inconclusive`. The evidence gives the nets' median P / (|.| Lasso
+  optimum) beside the |.| nets'.
 - 7 `wider nets approach the convex optimum`: the |.| nets' median P / P_Lasso at the widest width (predicted
   lower) against the narrowest, paired by seed; the evidence lists the mean ratio per width.
 """
@@ -56,9 +57,9 @@ def unrefined_objective(row: dict) -> float | None:
     return before if before is not None else num(row.get("objective"))
 
 
-def _paired(rows: list[dict], column, condition, reference, key=FIT_KEYS[:-1]) -> list[tuple[float, float]]:
-    """(value in the condition's cell, value in its reference cell) of `column` (a row's key, or a function of
-    the row), per shared key."""
+def _paired(rows: list[dict], column, condition, reference, key=FIT_KEYS[:-1]) -> list[tuple]:
+    """(seed, value in the condition's cell, value in its reference cell) of `column` (a row's key, or a function
+    of the row), per shared key."""
     value = column if callable(column) else (lambda r: num(r.get(column)))
     ref = {tuple(r.get(k) for k in key): value(r) for r in rows if reference(r)}
     out = []
@@ -66,7 +67,7 @@ def _paired(rows: list[dict], column, condition, reference, key=FIT_KEYS[:-1]) -
         if condition(r):
             a, b = value(r), ref.get(tuple(r.get(k) for k in key))
             if a is not None and b is not None:
-                out.append((a, b))
+                out.append((r.get("seed"), a, b))
     return out
 
 

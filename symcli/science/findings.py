@@ -105,10 +105,10 @@ def optimum_finding(dataset: str, depth: int, rows: list[dict]) -> Finding:
 
 
 def score_finding(dataset: str, rows: list[dict]) -> Finding | None:
-    """The Lasso's held-out score against the majority baseline (paired over cells; one-sided t-test)."""
-    pairs = [(num(r.get("test_score")), num(r.get("majority_score"))) for r in rows]
-    pairs = [(s, m) for s, m in pairs if s is not None and m is not None]
-    test = "one-sided paired t-test over cells of Lasso score - majority score"
+    """The Lasso's held-out score against the majority baseline (paired over seeds; one-sided t-test)."""
+    pairs = [(r.get("seed"), num(r.get("test_score")), num(r.get("majority_score"))) for r in rows]
+    pairs = [(seed, s, m) for seed, s, m in pairs if s is not None and m is not None]
+    test = "one-sided paired t-test over seeds of Lasso score - majority score"
     f = paired_finding(CLAIM_SCORE, dataset, None, pairs, "greater", test)
     if f is not None:
         probe, full = (seed_interval([v for r in rows if (v := num(r.get(k))) is not None])[0] for k in PROBES)
@@ -197,6 +197,7 @@ def reflection_finding(dataset: str, depth: int, fits: list[dict]) -> Finding | 
         len(proven),
         test,
         evidence,
+        n=len(gains),
     )
     if len(gains) >= MIN_SEEDS:
         f.p_value = sign_test_p([g - DEPTH_GAIN_MARGIN for g in gains], "greater")

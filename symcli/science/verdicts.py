@@ -1,10 +1,13 @@
 """The statistics of a finding: one row of the findings table (Finding), the verdict rule, the tested
 finding of a statistic against its null over a group of cells, and the paired test of two conditions.
 
-Every symmetry statistic S comes with its null `S_null` and a within-cell one-sided p-value `S_p`
-(symcli.science.nulls); a group's p-value is Fisher's combination of its cells' p-values, and observed and null are
-means over the group's cells with a 95% Student-t interval. Paired comparisons (a condition against a reference on
-the same seeds) use a one-sided paired t-test of the differences.
+The seed is the unit of replication: a seed's cells (d = 1 and d = 2, projections, widths) share its training
+rows, so they are not independent, while different seeds are. Every symmetry statistic S comes with its null
+`S_null` and a within-cell one-sided p-value `S_p` (symcli.science.nulls); a seed's p-value is the Bonferroni
+bound over its cells (m times their smallest p, valid under any dependence), a group's p-value is Fisher's
+combination over its seeds, and observed and null are means over the seeds (each the mean over its cells) with a
+95% Student-t interval. Paired comparisons (a condition against a reference) average each seed's cells first and
+use a one-sided paired t-test of the per-seed differences.
 
 Multiplicity: a run's findings table is one family of tests. Every test's p-value (a row of kind `test`, or a
 part of a composite row) is adjusted by Benjamini-Hochberg over all of them (`p_adjusted`, adjust()); checks
@@ -51,6 +54,7 @@ class Finding:
     cells: int = 0
     test: str = ""
     evidence: str = ""
+    n: int = 0  # the independent units (seeds) behind the test
     kind: str = "test"
     side: str | None = None
     p_adjusted: float | None = None
@@ -134,14 +138,31 @@ def tested_finding(claim: str, dataset: str, depth: int | None, rows: list[dict]
             reason = "nothing to measure in any cell (e.g. no trained unit's plane or nested kink cuts the data)"
             return Finding(claim, dataset, depth, None, None, None, "inconclusive", test=test, evidence=reason)
         return None
-    observed, null = [num(r[stat]) for r in have], [num(r[f"{stat}_null"]) for r in have]
-    p = combine_pvalues([num(r.get(f"{stat}_p")) for r in have])
-    test = f"{test}; one-sided within each cell, Fisher's method over {len(have)} cells"
-    return _compared(claim, dataset, depth, observed, null, p, side, test)
+    seeds: dict = {}
+    for r in have:
+        seeds.setdefault(r.get("seed"), []).append(r)
+    observed = [_mean([num(r[stat]) for r in rs]) for rs in seeds.values()]
+    null = [_mean([num(r[f"{stat}_null"]) for r in rs]) for rs in seeds.values()]
+    p = combine_pvalues([bonferroni([num(r.get(f"{stat}_p")) for r in rs]) for rs in seeds.values()])
+    most = max(len(rs) for rs in seeds.values())
+    within = f", Bonferroni over a seed's {most} cells" if most > 1 else ""
+    test = f"{test}; one-sided within each cell{within}, Fisher's method over {len(seeds)} seeds"
+    return _compared(claim, dataset, depth, observed, null, p, side, test, cells=len(have))
 
 
-def _compared(claim, dataset, depth, observed: list[float], null: list[float], p: float | None, side: str, test: str):
-    """The Finding of observed against null values over cells: their means with 95% intervals, p and the verdict."""
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values)
+
+
+def bonferroni(ps: list[float | None]) -> float | None:
+    """A valid p-value for the intersection of dependent tests: min(1, m x the smallest of the m p-values)."""
+    v = [p for p in ps if p is not None]
+    return min(1.0, len(v) * min(v)) if v else None
+
+
+def _compared(claim, dataset, depth, observed: list[float], null: list[float], p, side: str, test: str, cells: int):
+    """The Finding of observed against null values, one per seed: their means with 95% intervals over the seeds,
+    p and the verdict; cells: the cells behind them."""
     obs, nul = seed_interval(observed), seed_interval(null)
     return Finding(
         claim,
@@ -153,8 +174,9 @@ def _compared(claim, dataset, depth, observed: list[float], null: list[float], p
         verdict(obs[0], nul[0], p, side),
         (obs[1], obs[2]),
         (nul[1], nul[2]),
-        len(observed),
+        cells,
         test,
+        n=len(observed),
         side=side,
     )
 
@@ -185,10 +207,16 @@ def paired_p(diff: list[float], side: str) -> float | None:
     return 0.0 if beyond else 1.0
 
 
-def paired_finding(claim: str, dataset: str, depth: int | None, pairs: list[tuple[float, float]], side: str, test: str):
-    """Observed (first) against reference (second) over paired cells: means with intervals, the paired one-sided
-    p-value of observed - reference on `side`, and the verdict; None without pairs."""
+def paired_finding(claim: str, dataset: str, depth: int | None, pairs: list[tuple], side: str, test: str):
+    """Observed against reference over paired cells, pairs (seed, observed, reference): each seed's cells averaged,
+    means over seeds with intervals, the one-sided paired p-value of observed - reference over seeds on `side`, and
+    the verdict; None without pairs."""
     if not pairs:
         return None
-    p = paired_p([a - b for a, b in pairs], side)
-    return _compared(claim, dataset, depth, [a for a, _ in pairs], [b for _, b in pairs], p, side, test)
+    seeds: dict = {}
+    for seed, a, b in pairs:
+        seeds.setdefault(seed, []).append((a, b))
+    obs = [_mean([a for a, _ in ab]) for ab in seeds.values()]
+    ref = [_mean([b for _, b in ab]) for ab in seeds.values()]
+    p = paired_p([a - b for a, b in zip(obs, ref, strict=True)], side)
+    return _compared(claim, dataset, depth, obs, ref, p, side, f"{test} ({len(obs)} seeds)", cells=len(pairs))
