@@ -130,8 +130,8 @@ def composite(row: Finding, parts: list[Finding], compose: Callable[[Finding], N
 
 
 def tested_finding(claim: str, dataset: str, depth: int | None, rows: list[dict], stat: str, side: str, test: str):
-    """Observed vs null of `stat` over rows (cells), Fisher-combined p-value and the verdict; None when no row
-    has the statistic."""
+    """Observed vs null of `stat` over rows (cells) grouped by seed: per-seed means, a seed's p-value the Bonferroni
+    bound over its cells, Fisher's combination over seeds, and the verdict; None when no row has the statistic."""
     have = [r for r in rows if num(r.get(stat)) is not None and num(r.get(f"{stat}_null")) is not None]
     if not have:
         if any(num(r.get(f"{stat}_null")) is not None for r in rows):  # a null but nothing observed
