@@ -8,7 +8,6 @@ import json
 import os
 import socket
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -135,15 +134,13 @@ def test_stratified_subset_rules():
     assert np.histogram(y[sub], bins=[0, 1, 2, 3, 4, 5.01])[0].tolist() == [2, 2, 2, 2, 2]
 
 
-def test_no_hub_and_no_mirror_exits_2_within_2_s_naming_mirror(tmp_path):
+def test_no_hub_and_no_mirror_exits_2_at_once_naming_mirror(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "SYMCLI_MIRROR"}
-    t = time.perf_counter()
     r = run_symcli(["download", "glue/mrpc"], env={**env, "HF_HUB_OFFLINE": "1"})
-    elapsed = time.perf_counter() - t
     assert r.returncode == 2, r.stderr
-    assert elapsed < 2.0
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "--mirror" in lines[0]
+    assert "(HF_HUB_OFFLINE is set)" in lines[0]  # decided from the environment: no probe, no hub client retries
     assert "Traceback" not in r.stderr and r.stdout == ""
     assert not (tmp_path / "data" / "raw").exists()
 
@@ -155,9 +152,13 @@ def test_unreachable_hub_without_offline_flag_fails_fast(tmp_path, monkeypatch):
         port = s.getsockname()[1]
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{port}")
-    t = time.perf_counter()
+
+    def no_hub_client(*args, **kwargs):  # the hub client would retry for ~23 s: it must never be reached
+        raise AssertionError("the hub client was called although the probe found no hub")
+
+    monkeypatch.setattr(pytest.importorskip("huggingface_hub"), "HfApi", no_hub_client)
     r = cli("download", "glue/mrpc")  # imdb falls back to the PyPI copy instead (tests/test_progress.py)
-    assert r.exit_code == 2 and time.perf_counter() - t < 2.0
+    assert r.exit_code == 2
     assert "--mirror" in r.stderr and "unreachable" in r.stderr
 
     release = threading.Event()
@@ -167,12 +168,12 @@ def test_unreachable_hub_without_offline_flag_fails_fast(tmp_path, monkeypatch):
         raise OSError("released")
 
     monkeypatch.setattr(socket, "create_connection", hang)  # a DNS look-up or connect that never returns
-    t = time.perf_counter()
     try:
         reason = data.hub_offline_reason(timeout=0.3)
+        returned_while_hanging = not release.is_set()  # the probe did not wait for the hanging connect
     finally:
         release.set()
-    assert time.perf_counter() - t < 1.0 and "did not answer within 0.3 s" in reason
+    assert returned_while_hanging and "did not answer within 0.3 s" in reason
 
 
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, mirror):

@@ -7,7 +7,6 @@ point-to-line distances, determinants), never taken from the package.
 from __future__ import annotations
 
 import math
-import time
 import tracemalloc
 from itertools import combinations, product
 
@@ -391,15 +390,12 @@ def test_memory_refusal_before_allocating():
     n_cand = math.comb(400, 2) * 400  # paper depth 3: C(N, 2) * N columns
     tracemalloc.start()
     try:
-        t0 = time.perf_counter()
         with pytest.raises(UserError, match="--max-memory") as info:
             build_dictionary(X, 3, dirs, "paper", "l2", 1e6)
-        elapsed = time.perf_counter() - t0
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    assert elapsed < 0.5
-    assert peak < 5e6, f"allocated {peak} bytes before refusing"
+    assert peak < 5e6, f"allocated {peak} bytes before refusing"  # refused before building (no wall-clock bound)
     assert f"{n_cand:,}" in str(info.value)
     # the same request with enough memory is not refused up front (checked on a small N)
     Xs = X[:8]
@@ -414,10 +410,14 @@ def test_memory_refusal_before_allocating():
 def test_memory_refusal_all_pins_1d():
     X = np.linspace(-1, 1, 300)[:, None]
     dirs = direction_set(["spanned"], X, "l2", None, 0)
-    t0 = time.perf_counter()
-    with pytest.raises(UserError, match="--max-memory"):
-        build_dictionary(X, 4, dirs, "all", "l2", 1e6)
-    assert time.perf_counter() - t0 < 0.5
+    tracemalloc.start()
+    try:
+        with pytest.raises(UserError, match="--max-memory"):
+            build_dictionary(X, 4, dirs, "all", "l2", 1e6)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 5e6, f"allocated {peak} bytes before refusing"  # refused before building (no wall-clock bound)
 
 
 # ------------------------------------------------------------------------------------------ direction sets

@@ -29,6 +29,7 @@ from typer.testing import CliRunner
 
 from symcli.cli.app import app
 from symcli.core.numerics import BETA_MIN_FRACTION, DATA_MAX, MAX_NET_WIDTH
+from symcli.fit.lasso_fit import FitOptions
 
 # ------------------------------------------------------------------------------------------- the harness
 
@@ -350,7 +351,8 @@ def test_beta_at_the_fraction_limit_solves_quickly(tmp_path):
     np.savez(tmp_path / "p.npz", X=X, y=y)
     bmax = _fit_json(tmp_path / "p.npz", 0.1)["beta_max"]
     out = _fit_json(tmp_path / "p.npz", 2 * BETA_MIN_FRACTION * bmax, "--refine")
-    assert out["converged"] and out["time_s"] < 60
+    # it ends by its own stopping test, not by spending the round budget (no wall-clock bound: machines are shared)
+    assert out["converged"] and out["refine_rounds"] < FitOptions(depth=3, beta=1.0).max_refine_rounds
     assert out["guarantee"] == "certified"
     huge = _fit_json(tmp_path / "p.npz", 1e300)  # far above beta_max: z = 0, the centred targets' energy
     assert huge["nnz"] == 0 and huge["objective"] == pytest.approx(0.5 * np.sum((y - y.mean()) ** 2))
