@@ -27,6 +27,7 @@ from symcli.datasets import custom as custom_data
 from symcli.datasets import download as data
 from symcli.datasets.dataset import resolve
 from symcli.datasets.ids import parse_custom
+from symcli.datasets.registry import target_line
 from symcli.runs.config import Cell, RunConfig, load_config
 
 SCHEMA = ["text", "text_pair", "label", "idx"]
@@ -163,7 +164,7 @@ def test_run_config_redownloads_when_its_column_options_change(tmp_path):
     csv_path = write_csv(tmp_path / "reviews.csv")
     m = cli_json("download", f"file:{csv_path}", "--text-column", "review", "--label-column", "stars")
     assert m["task"] == "regression" and m["label_names"] is None and m["splits"]["train"]["labels"]["max"] == 4.5
-    assert resolve(f"file:{csv_path}").target_line().startswith("the float label 'stars' as it is (regression)")
+    assert target_line(resolve(f"file:{csv_path}").spec()).startswith("the float label 'stars' as it is (regression)")
     cfg = RunConfig.model_validate(
         {
             "name": "redo",

@@ -18,7 +18,7 @@ from symcli.cli.app import app
 from symcli.core.errors import UserError
 from symcli.datasets import download as data
 from symcli.datasets.dataset import resolve
-from symcli.datasets.registry import REGISTRY, targets
+from symcli.datasets.registry import REGISTRY, target_line, targets
 
 NO_TRAIN = {"glue/qnli": "validation", "glue/qqp": "validation", "glue/mnli": "validation_matched"}
 DOWNLOAD_LIMIT, EMBED_LIMIT = 60, 6
@@ -100,12 +100,12 @@ def test_datasets_that_should_have_train_still_require_it(tmp_path):
 
 
 def test_target_lines_match_the_label_names_and_targets():
-    assert resolve("sst2").target_line() == "label 1 (positive) -> +1, label 0 (negative) -> -1; score = accuracy"
-    assert resolve("qnli").target_line().startswith("label 1 (not_entailment) -> +1, label 0 (entailment) -> -1")
-    assert resolve("wnli").target_line().startswith("label 1 (entailment) -> +1, label 0 (not_entailment) -> -1")
-    assert resolve("stsb").target_line().startswith("similarity score 0-5 (regression")
-    assert "score = R^2 (Spearman also reported)" in resolve("stsb").target_line()
-    mnli = resolve("mnli").target_line()
+    assert target_line(resolve("sst2").spec()) == "label 1 (positive) -> +1, label 0 (negative) -> -1; score = accuracy"
+    assert target_line(resolve("qnli").spec()).startswith("label 1 (not_entailment) -> +1, label 0 (entailment) -> -1")
+    assert target_line(resolve("wnli").spec()).startswith("label 1 (entailment) -> +1, label 0 (not_entailment) -> -1")
+    assert target_line(resolve("stsb").spec()).startswith("similarity score 0-5 (regression")
+    assert "score = R^2 (Spearman also reported)" in target_line(resolve("stsb").spec())
+    mnli = target_line(resolve("mnli").spec())
     assert mnli.startswith("entailment (+1) vs neutral or contradiction (-1)") and "triple" in mnli
     # mnli's reduction does not depend on which labels a small subset happens to hold
     assert targets(np.array([0, 1, 1]), "classification", 3).tolist() == [1.0, -1.0, -1.0]
@@ -135,7 +135,7 @@ def test_load_cell_data_without_train_draws_disjoint_rows_from_validation(tmp_pa
     assert isinstance(cd, CellData)
     f = cd.facts
     assert (f["train_split"], f["test_split"]) == ("validation", "validation (held-out rows, disjoint from training)")
-    assert f["target"] == resolve("qnli").target_line()
+    assert f["target"] == target_line(resolve("qnli").spec())
     assert cd.problem.X.shape == (24, 2) and cd.problem.X_test.shape == (30, 2)
     assert cd.E_train.shape == (24, 16) and cd.E_test.shape == (30, 16) and cd.E_train.dtype == np.float64
 
@@ -179,7 +179,7 @@ def test_stsb_and_mnli_cells_run_end_to_end_on_mirror_rows(tmp_path, mirror, mod
     for name, folder in cells.items():
         assert json.loads((folder / "status.json").read_text())["status"] == "done"
         m = json.loads((folder / "metrics.json").read_text())
-        assert m["data"]["target"] == resolve(name).target_line()
+        assert m["data"]["target"] == target_line(resolve(name).spec())
         if name == "glue/stsb":
             assert np.isfinite(m["test_mse"]) and "test_accuracy" not in m
             assert (m["data"]["train_split"], m["data"]["test_split"]) == ("train", "validation")

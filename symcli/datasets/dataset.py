@@ -3,21 +3,21 @@ takes the Dataset, and no other module parses an id.
 
 Ids: a registered name (imdb, glue/<task>, or the task alone: sst2), `hf:[OWNER/]NAME[:CONFIG]` or `file:PATH`
 (symcli.datasets.ids). A Dataset knows its canonical id, its folder under raw/ and embeddings/, its spec (the
-registry's, or for a custom id the one its download recorded), its manifest and split files (each read checked
-against the manifest's sha256), its split plan and Lasso target, and the column options of its last download.
+registry's, or for a custom id the one its download recorded), its manifest (read once with the sha256 of its
+bytes) and split files (each read checked against the manifest's sha256), and the column options of its last
+download; the registry's split_plan and target_line take its spec.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 from symcli.core.errors import UserError
 from symcli.core.paths import data_dir, sha256_bytes, sha256_file
 from symcli.datasets.ids import FORMS, CustomId, is_custom, parse_custom, parse_split_map
-from symcli.datasets.registry import REGISTRY, DatasetSpec, SplitPlan, split_plan, target_line
+from symcli.datasets.registry import REGISTRY, DatasetSpec
 from symcli.datasets.rows import limit_rows
 
 OPTION_KEYS = ("text_column", "label_column", "text_pair_column", "split_map", "revision")
@@ -66,23 +66,30 @@ class Dataset:
 
     # ------------------------------------------------------------------------------------ what was downloaded
 
-    def manifest(self) -> dict:
-        """The manifest of the download (UserError when not downloaded or unreadable)."""
+    def read_manifest(self) -> tuple[dict, str]:
+        """The manifest of the download and the sha256 of the very bytes it was parsed from, in one read (UserError
+        when not downloaded or unreadable)."""
         path = self.manifest_path
         if not path.is_file():
             raise UserError(f"{self.id} is not downloaded under {path.parent}; run `{self.download_hint}` first")
+        data = path.read_bytes()
         try:
-            manifest = json.loads(path.read_text())
+            manifest = json.loads(data)
             manifest["splits"].items()
         except (ValueError, KeyError, TypeError, AttributeError):
             raise UserError(f"{path} is damaged (not a manifest); run `{self.download_hint}` again") from None
-        return manifest
+        return manifest, sha256_bytes(data)
 
-    def spec(self) -> DatasetSpec:
-        """The registry entry, or for a custom id the spec its download recorded (columns, label names, splits)."""
+    def manifest(self) -> dict:
+        """The manifest of the download (read_manifest without its sha256)."""
+        return self.read_manifest()[0]
+
+    def spec(self, manifest: dict | None = None) -> DatasetSpec:
+        """The registry entry, or for a custom id the spec its download recorded (columns, label names, splits):
+        from `manifest` when the caller has read it, else read now."""
         if self.registered is not None:
             return self.registered
-        cid, m = self.custom, self.manifest()
+        cid, m = self.custom, manifest or self.manifest()
         try:
             cols, names = m["columns"], m["label_names"]
             if m["dataset"] != cid.id:
@@ -119,13 +126,13 @@ class Dataset:
                 out.append(f"{path} is missing or damaged (its sha256 differs from the manifest)")
         return out
 
-    def load_split(self, split: str):
+    def load_split(self, split: str, manifest: dict | None = None):
         """The common-schema pyarrow table of one downloaded split (text, text_pair, label, idx), its bytes checked
-        against the manifest's sha256 (UserError when missing or damaged)."""
+        against the sha256 of `manifest` (read now when None; UserError when missing or damaged)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        info = self.manifest()["splits"].get(split)
+        info = (manifest or self.manifest())["splits"].get(split)
         path = self.raw_dir / f"{split}.parquet"
         if info is None or not path.is_file():
             raise UserError(f"no split {split!r} of {self.id} under {path.parent}")
@@ -135,18 +142,11 @@ class Dataset:
             raise UserError(f"{damaged}; run `{self.download_hint}` again")
         return pq.ParquetFile(pa.BufferReader(data)).read()
 
-    def load_splits(self, limit: int | None = None, seed: int = 0) -> dict:
-        """{split: table} of every downloaded split in manifest order, each read by load_split and cut to at most
-        `limit` rows (label-stratified with `seed`; None keeps every row)."""
-        return {split: limit_rows(self.load_split(split), limit, seed) for split in self.manifest()["splits"]}
-
-    def split_plan(self, present: Collection[str]) -> SplitPlan:
-        """The splits a run uses, given the splits at hand (symcli.datasets.registry.split_plan)."""
-        return split_plan(self.spec(), present)
-
-    def target_line(self) -> str:
-        """One line: the Lasso target and the score it is judged by."""
-        return target_line(self.spec())
+    def load_splits(self, limit: int | None = None, seed: int = 0, manifest: dict | None = None) -> dict:
+        """{split: table} of every split of `manifest` (read now when None) in its order, each read by load_split
+        against it and cut to at most `limit` rows (label-stratified with `seed`; None keeps every row)."""
+        manifest = manifest or self.manifest()
+        return {split: limit_rows(self.load_split(split, manifest), limit, seed) for split in manifest["splits"]}
 
     # --------------------------------------------------------------------------------- custom column options
 

@@ -213,8 +213,8 @@ def embed_dataset(
     if device != "auto":
         resolve_device(device)  # an explicit device that is not here is refused before anything is written
     ds = resolve(dataset)
-    spec, manifest, manifest_bytes = ds.spec(), ds.manifest(), ds.manifest_path.read_bytes()
-    splits = ds.load_splits(limit, seed)
+    manifest, manifest_sha256 = ds.read_manifest()  # one read: the splits are checked against what is recorded
+    spec, splits = ds.spec(manifest), ds.load_splits(limit, seed, manifest)
     labels = {split: (column_array(tb, "label"), column_array(tb, "idx")) for split, tb in splits.items()}
     texts = [t for tb in splits.values() for t in tb["text"].to_pylist()]
     pairs = [p for tb in splits.values() for p in tb["text_pair"].to_pylist()] if spec.is_pair else None
@@ -264,7 +264,7 @@ def embed_dataset(
         "precision": header[4],
         "limit": limit,
         "seed": seed if limit is not None else None,
-        "data_manifest_sha256": sha256_bytes(manifest_bytes),
+        "data_manifest_sha256": manifest_sha256,
     }
     out_dir = embeddings_dir(ds, mspec, max_length, key)
     clean_stale(out_dir.parent)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from symcli.core.errors import UserError
-from symcli.core.paths import results_dir, sha256_file
+from symcli.core.paths import results_dir
 from symcli.report.tables import missing
 
 KEYS = ("dataset", "dim", "depth", "projection", "n_train", "beta_grid", "seed")
@@ -110,9 +110,9 @@ def raw_manifest(dataset: str | None, manifest_sha256: str | None) -> dict | Non
     from symcli.datasets.dataset import resolve
 
     try:
-        ds = resolve(dataset) if dataset else None
-        if ds and sha256_file(ds.manifest_path) == manifest_sha256:
-            return ds.manifest()
+        manifest, sha256 = resolve(dataset).read_manifest() if dataset else (None, None)
+        if sha256 == manifest_sha256:
+            return manifest
     except (UserError, OSError):
         pass
     return None

@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from symcli.core.errors import UserError
-from symcli.core.paths import sha256_bytes, sha256_file
+from symcli.core.paths import sha256_bytes
 from symcli.datasets.dataset import Dataset, resolve
-from symcli.datasets.registry import targets
+from symcli.datasets.registry import split_plan, target_line, targets
 from symcli.runs.config import Cell, RunConfig
 
 if TYPE_CHECKING:
@@ -116,21 +116,21 @@ def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared) -> CellData:
     if ds.id != cell.dataset:
         raise UserError(f"cell {cell.name} is of {cell.dataset}, not of the prepared {ds.id}")
     meta = json.loads(_verified(prep, "meta.json"))
-    manifest = ds.manifest()
-    if sha256_file(ds.manifest_path) != meta["data_manifest_sha256"]:
+    manifest, manifest_sha256 = ds.read_manifest()
+    if manifest_sha256 != meta["data_manifest_sha256"]:
         raise UserError(
             f"the raw data of {ds.id} changed since it was embedded (downloaded again?); "
             "run again to re-embed and recompute this cell"
         )
-    spec = ds.spec()
+    spec = ds.spec(manifest)
     task = manifest["task"]
     n_classes = None if spec.is_regression else len(spec.label_names)
     splits = meta["splits"]
     try:
-        plan = ds.split_plan(splits)
+        plan = split_plan(spec, splits)
     except UserError as e:
         raise UserError(f"{e} in {prep.folder}") from None
-    table, target = ds.load_split(plan.train), ds.target_line()  # the texts of the training rows; the target
+    table = ds.load_split(plan.train, manifest)  # the texts of the training rows
     used: dict[str, str] = {}
 
     def split_arrays(split: str):
@@ -184,7 +184,7 @@ def load_cell_data(cfg: RunConfig, cell: Cell, prep: Prepared) -> CellData:
     facts = {
         "dataset": cell.dataset,
         "task": task,
-        "target": target,
+        "target": target_line(spec),
         "train_split": plan.train,
         "test_split": test_split,
         "train_rows": [int(i) for i in idx[rows]],
