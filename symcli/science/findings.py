@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
+from statistics import fmean
 
 from symcli.science.ablations import ablation_findings, is_reference, lasso_rows
 from symcli.science.nulls import seed_interval
@@ -30,6 +31,7 @@ from symcli.science.verdicts import (
     VERDICTS,
     Finding,
     adjust,
+    by_seed,
     composite,
     fmt,
     num,
@@ -173,10 +175,7 @@ def reflection_finding(dataset: str, depth: int, fits: list[dict]) -> Finding | 
     )
     measured = [r for r in fits if num(r.get("depth_gain")) is not None]
     proven = [r for r in measured if r.get("depth_gain_proven")]
-    by_seed: dict = {}
-    for r in proven:
-        by_seed.setdefault(r.get("seed"), []).append(num(r["depth_gain"]))
-    gains = [sum(v) / len(v) for v in by_seed.values()]
+    gains = [fmean(num(r["depth_gain"]) for r in rs) for rs in by_seed(proven, lambda r: r.get("seed"))]
     mean, lo, hi = seed_interval(gains)
     share = [seed_interval([num(r.get(k)) for r in fits])[0] for k in ("reflection_share_min", "reflection_share_max")]
     evidence = (

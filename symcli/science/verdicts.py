@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
+from statistics import fmean
 
 from symcli.science.nulls import combine_pvalues, seed_interval
 
@@ -138,20 +139,22 @@ def tested_finding(claim: str, dataset: str, depth: int | None, rows: list[dict]
             reason = "nothing to measure in any cell (e.g. no trained unit's plane or nested kink cuts the data)"
             return Finding(claim, dataset, depth, None, None, None, "inconclusive", test=test, evidence=reason)
         return None
-    seeds: dict = {}
-    for r in have:
-        seeds.setdefault(r.get("seed"), []).append(r)
-    observed = [_mean([num(r[stat]) for r in rs]) for rs in seeds.values()]
-    null = [_mean([num(r[f"{stat}_null"]) for r in rs]) for rs in seeds.values()]
-    p = combine_pvalues([bonferroni([num(r.get(f"{stat}_p")) for r in rs]) for rs in seeds.values()])
-    most = max(len(rs) for rs in seeds.values())
+    seeds = by_seed(have, lambda r: r.get("seed"))
+    observed = [fmean(num(r[stat]) for r in rs) for rs in seeds]
+    null = [fmean(num(r[f"{stat}_null"]) for r in rs) for rs in seeds]
+    p = combine_pvalues([bonferroni([num(r.get(f"{stat}_p")) for r in rs]) for rs in seeds])
+    most = max(len(rs) for rs in seeds)
     within = f", Bonferroni over a seed's {most} cells" if most > 1 else ""
     test = f"{test}; one-sided within each cell{within}, Fisher's method over {len(seeds)} seeds"
     return _compared(claim, dataset, depth, observed, null, p, side, test, cells=len(have))
 
 
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values)
+def by_seed(items, seed_of) -> list[list]:
+    """items grouped by seed_of(item), seeds in first-seen order: the unit of replication (module docstring)."""
+    groups: dict = {}
+    for item in items:
+        groups.setdefault(seed_of(item), []).append(item)
+    return list(groups.values())
 
 
 def bonferroni(ps: list[float | None]) -> float | None:
@@ -213,10 +216,8 @@ def paired_finding(claim: str, dataset: str, depth: int | None, pairs: list[tupl
     the verdict; None without pairs."""
     if not pairs:
         return None
-    seeds: dict = {}
-    for seed, a, b in pairs:
-        seeds.setdefault(seed, []).append((a, b))
-    obs = [_mean([a for a, _ in ab]) for ab in seeds.values()]
-    ref = [_mean([b for _, b in ab]) for ab in seeds.values()]
+    seeds = by_seed(pairs, lambda pair: pair[0])
+    obs = [fmean(a for _, a, _ in group) for group in seeds]
+    ref = [fmean(b for _, _, b in group) for group in seeds]
     p = paired_p([a - b for a, b in zip(obs, ref, strict=True)], side)
     return _compared(claim, dataset, depth, obs, ref, p, side, f"{test} ({len(obs)} seeds)", cells=len(pairs))
