@@ -135,7 +135,6 @@ def activation_findings(dataset: str, depth: int, rows: list[dict]) -> list[Find
         def compose(row, tests=tests, ratios=ratios):
             verdicts = {t.verdict for t in tests}
             row.verdict = verdicts.pop() if len(verdicts) == 1 else "inconclusive"
-            row.p_adjusted = tests[0].p_adjusted
             row.evidence = "; ".join(
                 [f"{t.test.split(';')[0]}: {fmt(t.observed)} vs {fmt(t.null)} ({_p(t)})" for t in tests] + [ratios]
             )

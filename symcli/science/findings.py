@@ -248,7 +248,6 @@ def embeddings_finding(dataset: str, rows: list[dict], by_depth: dict[int, list[
             row.verdict = "not supported"
         else:
             row.verdict = "inconclusive"
-        row.p_adjusted = eh.p_adjusted
         row.evidence = "claim 2 at depths >= 3: " + (", ".join(verdicts) if verdicts else "not measured")
 
     return composite(replace(eh), [eh], compose)

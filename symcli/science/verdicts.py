@@ -119,12 +119,13 @@ def adjust(found: list[Finding]) -> None:
             t.verdict = verdict(t.observed, t.null, q, t.side)
     for f in found:
         if f.compose is not None:
+            f.p_adjusted = f.parts[0].p_adjusted
             f.compose(f)
 
 
 def composite(row: Finding, parts: list[Finding], compose: Callable[[Finding], None]) -> Finding:
     """`row` as a composite of `parts` (tests shown through it): its verdict comes from compose(row), now and after
-    adjust(); its p-values are its first part's."""
+    adjust(); its p-values are its first part's (adjust sets its p_adjusted)."""
     row.parts, row.compose = parts, compose
     compose(row)
     return row
